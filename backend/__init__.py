@@ -1,0 +1,3 @@
+"""docsidecar: local-first document search sidecar for a desktop app."""
+
+__version__ = "0.1.0"

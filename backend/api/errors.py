@@ -1,0 +1,80 @@
+"""The one place errors become HTTP responses: ``{"error", "message", "detail"}`` always."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import ExceptionHandlersMap
+
+from backend.errors import SidecarError
+from backend.logs import request_id_var
+
+log = logging.getLogger("docsidecar.errors")
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "too_many_requests",
+    503: "unavailable",
+}
+
+
+def _json(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response[Any]:
+    return Response(content=body, status_code=status, media_type=MediaType.JSON, headers=headers)
+
+
+def sidecar_error(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    assert isinstance(exc, SidecarError)
+    if exc.status >= 500:
+        log.warning("%s: %s", exc.code, exc.message)
+    return _json(exc.status, exc.to_body(), exc.headers)
+
+
+def http_exception(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    assert isinstance(exc, HTTPException)
+    status = exc.status_code
+    if isinstance(exc, ValidationException):
+        code = "validation_failed" if status == 400 else _CODES.get(status, "bad_request")
+        message = (
+            "request validation failed"
+            if not exc.detail or exc.detail == "Bad Request"
+            else exc.detail
+        )
+    else:
+        code = _CODES.get(status, "internal_error" if status >= 500 else "bad_request")
+        message = exc.detail
+    if status >= 500:
+        log.error("HTTP %d: %s", status, message)
+        message = f"internal error (request id {request_id_var.get()})"
+    return _json(
+        status, {"error": code, "message": message, "detail": exc.extra or None}, exc.headers
+    )
+
+
+def unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.error("unhandled error", exc_info=exc)
+    body = {
+        "error": "internal_error",
+        "message": f"internal error; see the sidecar log for request id {request_id_var.get()}",
+        "detail": None,
+    }
+    return _json(500, body)
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    SidecarError: sidecar_error,
+    HTTPException: http_exception,
+    Exception: unexpected,
+}

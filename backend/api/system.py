@@ -1,0 +1,75 @@
+"""Liveness, status, metrics and the event stream."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.di import NamedDependency
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from backend.events import EventBus
+from backend.metrics import CONTENT_TYPE
+from backend.services import Services
+
+HEARTBEAT_S = 15.0
+
+
+@get("/v1/health", summary="Liveness (no token needed)", tags=["system"], sync_to_thread=False)
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get(
+    "/v1/status",
+    summary="Version, data dir, schema, counts, component states",
+    tags=["system"],
+    sync_to_thread=True,
+)
+def status(services: NamedDependency[Services], request: Request[Any, Any, Any]) -> dict[str, Any]:
+    return services.status(request.app.state.get("port"))
+
+
+@get(
+    "/v1/metrics", summary="Prometheus metrics (text format)", tags=["system"], sync_to_thread=False
+)
+def metrics(services: NamedDependency[Services]) -> Response[bytes]:
+    return Response(content=services.metrics.render(), media_type=CONTENT_TYPE)
+
+
+@get(
+    "/v1/events",
+    summary="Server-Sent Events: job progress, documents, errors, sync",
+    tags=["system"],
+    sync_to_thread=False,
+)
+def events(services: NamedDependency[Services], request: Request[Any, Any, Any]) -> ServerSentEvent:
+    raw = request.headers.get("last-event-id", "")
+    last_id = int(raw) if raw.isdigit() else services.events.last_id
+    return ServerSentEvent(_stream(services.events, last_id))
+
+
+async def _stream(bus: EventBus, last_id: int) -> AsyncIterator[ServerSentEventMessage]:
+    sub = bus.subscribe()
+    try:
+        yield ServerSentEventMessage(
+            event="hello", data=json.dumps({"last_event_id": last_id}), retry=2000
+        )
+        while not bus.closed:
+            events, lagged = bus.since(last_id)
+            if lagged:
+                yield ServerSentEventMessage(event="resync", data="{}")
+            for event in events:
+                payload = {"ts": event.ts, **event.data}
+                yield ServerSentEventMessage(
+                    id=str(event.id), event=event.type, data=json.dumps(payload)
+                )
+                last_id = event.id
+            if not events and lagged:
+                last_id = bus.last_id
+            if not await sub.wait(HEARTBEAT_S):
+                yield ServerSentEventMessage(comment="keep-alive")
+    finally:
+        sub.close()

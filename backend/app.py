@@ -1,0 +1,66 @@
+"""``create_app(settings, services)``: the Litestar application behind the security edge."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+
+from backend import __version__
+from backend.api import system
+from backend.api.edge import Edge
+from backend.api.errors import EXCEPTION_HANDLERS
+from backend.security import allowed_hosts
+from backend.services import Services
+from backend.settings import Settings
+
+OPENAPI_PATH = "/v1/openapi"
+
+
+def create_app(settings: Settings, services: Services, *, port: int, token: str) -> Edge:
+    """Build the ASGI app for a server bound to 127.0.0.1:``port`` requiring ``token``.
+
+    The Litestar lifespan starts the services when the server starts and stops them when
+    it stops, so tests driving the app through an ASGI client exercise the same path.
+    """
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(services.start)
+        try:
+            yield
+        finally:
+            services.events.close()
+            await anyio.to_thread.run_sync(services.stop)
+
+    def provide_services() -> Services:
+        return services
+
+    app = Litestar(
+        route_handlers=[system.health, system.status, system.metrics, system.events],
+        dependencies={"services": Provide(provide_services, sync_to_thread=False)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(
+            title="docsidecar",
+            version=__version__,
+            path=OPENAPI_PATH,
+            render_plugins=[JsonRenderPlugin()],
+        ),
+        request_max_body_size=settings.max_body_bytes,
+        logging_config=None,
+        debug=False,
+    )
+    app.state.port = port
+    return Edge(
+        app,
+        token=token,
+        hosts=allowed_hosts(port),
+        origins=settings.cors_origins,
+        metrics=services.metrics,
+    )

@@ -1,0 +1,142 @@
+"""The ``docsidecar`` command line: ``serve`` and the commands later capabilities add.
+
+Each subcommand is a (configure parser, run) pair in :data:`COMMANDS`; ``run`` returns the
+process exit code. Commands that act on a running sidecar talk to it over HTTP using
+``<data_dir>/instance.json`` and the token file; the others build the same services in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from backend import __version__
+from backend.errors import SidecarError
+from backend.settings import Settings
+
+Configure = Callable[[argparse.ArgumentParser], None]
+Run = Callable[[argparse.Namespace, Settings], int]
+
+
+def _help(text: str) -> str:
+    return text.replace("%", "%%")
+
+
+def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    for f in Settings.cli_fields():
+        flag = "--" + f.name.replace("_", "-")
+        if f.name == "data_dir":
+            continue  # global flag
+        if f.type in ("bool", bool):
+            parser.add_argument(
+                flag,
+                dest=f.name,
+                action="store_const",
+                const=True,
+                default=None,
+                help=_help(f.metadata["doc"]),
+            )
+        else:
+            parser.add_argument(
+                flag,
+                dest=f.name,
+                type=f.metadata["parse"],
+                default=None,
+                metavar=f.name.upper(),
+                help=_help(f.metadata["doc"]),
+            )
+
+
+def _run_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from backend.server import serve
+
+    return serve(settings)
+
+
+def _run_status(args: argparse.Namespace, settings: Settings) -> int:
+    from backend.cli_client import running_client
+
+    client = running_client(settings.data_dir)
+    if client is None:
+        print(f"docsidecar is not running on {settings.data_dir}", file=sys.stderr)
+        return 1
+    with client:
+        status = client.get("/v1/status").json()
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    print(f"docsidecar {status['version']} (pid {status['pid']}, port {status['port']})")
+    print(f"data dir:  {status['data_dir']}  schema v{status['schema_version']}")
+    counts = status.get("counts") or {}
+    print(f"documents: {counts.get('documents', '?')}  chunks: {counts.get('chunks', '?')}")
+    for name, comp in status["components"].items():
+        err = f"  — {comp['error']['message']}" if comp.get("error") else ""
+        print(f"  {name:<10} {comp['state']}{err}")
+    return 0
+
+
+def _configure_status(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the raw JSON status")
+
+
+COMMANDS: dict[str, tuple[str, Configure, Run]] = {
+    "serve": (
+        "run the sidecar HTTP server (what the desktop app starts)",
+        _add_settings_flags,
+        _run_serve,
+    ),
+    "status": ("show the running sidecar's status", _configure_status, _run_status),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="docsidecar",
+        description="Local-first document search sidecar: keeps your documents searchable offline "
+        "and optionally syncs them with Supabase. Every setting can also be given as a "
+        "DOCSIDECAR_<NAME> environment variable.",
+    )
+    parser.add_argument("--version", action="version", version=f"docsidecar {__version__}")
+    parser.add_argument(
+        "--data-dir",
+        dest="data_dir",
+        default=None,
+        help=_help(dict(_field_docs())["data_dir"]) + " [env DOCSIDECAR_DATA_DIR]",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (help_text, configure, _) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        command.add_argument(
+            "--data-dir",
+            dest="data_dir",
+            default=argparse.SUPPRESS,
+            help="as the global --data-dir",
+        )
+        configure(command)
+    return parser
+
+
+def _field_docs() -> list[tuple[str, str]]:
+    return [(name, doc) for name, _, _, doc in Settings.fields_doc()]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    overrides: dict[str, Any] = {
+        f.name: getattr(args, f.name) for f in dataclasses.fields(Settings) if hasattr(args, f.name)
+    }
+    try:
+        settings = Settings.load(os.environ, overrides)
+    except SidecarError as exc:
+        print(f"docsidecar: {exc.message}", file=sys.stderr)
+        return 2
+    return COMMANDS[args.command][2](args, settings)

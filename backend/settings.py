@@ -1,0 +1,204 @@
+"""Settings: one frozen dataclass, every field documented, read from CLI flags and env vars.
+
+Precedence (highest first): command-line flag, ``DOCSIDECAR_<FIELD>`` environment variable,
+default. This module does no I/O: it only parses strings. ``Settings.fields_doc()`` feeds the
+README table and ``--help``; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backend.errors import ValidationFailed
+from backend.osdeps.paths import default_data_dir
+
+ENV_PREFIX = "DOCSIDECAR_"
+
+Parser = Callable[[str], Any]
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected a boolean (1/0, true/false, yes/no, on/off), got {raw!r}")
+
+
+def _optional_int(raw: str) -> int | None:
+    return None if raw.strip() in {"", "none"} else int(raw)
+
+
+def _csv(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _log_level(raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError(f"expected DEBUG, INFO, WARNING or ERROR, got {raw!r}")
+    return level
+
+
+def _port(raw: str) -> int:
+    port = int(raw)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port must be between 0 and 65535, got {port}")
+    return port
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError(f"must be >= 0, got {value}")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise ValueError(f"must be a positive number, got {value}")
+    return value
+
+
+def _setting(
+    default: Any, doc: str, parse: Parser, *, secret: bool = False, cli: bool = True
+) -> Any:
+    return field(
+        default=default,
+        repr=not secret,
+        metadata={"doc": doc, "parse": parse, "secret": secret, "cli": cli},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the sidecar can be told. Construct with :meth:`Settings.load`."""
+
+    data_dir: Path = _setting(
+        None,
+        "Directory holding all state (database, uploaded copies, token, logs). Created with mode "
+        "0700. Default: $XDG_DATA_HOME/docsidecar on Linux, ~/Library/Application Support/"
+        "docsidecar on macOS, %LOCALAPPDATA%\\docsidecar on Windows.",
+        Path,
+    )
+    port: int = _setting(
+        0,
+        "TCP port on 127.0.0.1; 0 picks a free ephemeral port (reported in the ready line).",
+        _port,
+    )
+    token: str | None = _setting(
+        None,
+        "Bearer token clients must send. Set by the parent process through the environment; when "
+        "unset a random token is generated and written to <data_dir>/token (mode 0600).",
+        str,
+        secret=True,
+        cli=False,
+    )
+    parent_pid: int | None = _setting(
+        None,
+        "Exit when the process with this pid exits (the Electron main process).",
+        _optional_int,
+    )
+    stdin_watch: bool = _setting(
+        False, "Exit when stdin reaches end-of-file (the parent closed the pipe or died).", _bool
+    )
+    log_level: str = _setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.", _log_level)
+    log_file_max_bytes: int = _setting(
+        5 * 1024 * 1024, "Size at which <data_dir>/logs/docsidecar.log is rotated.", _positive_int
+    )
+    log_file_backups: int = _setting(3, "Rotated log files kept.", _non_negative_int)
+    cors_origins: tuple[str, ...] = _setting(
+        ("app://*",),
+        "Comma-separated browser origins allowed to call the API (CORS). An entry 'scheme://*' "
+        "allows every origin of that scheme; 'null' allows file:// pages (off by default because "
+        "sandboxed iframes of any website also send Origin: null).",
+        _csv,
+    )
+    max_body_bytes: int = _setting(
+        1024 * 1024, "Largest accepted request body for JSON routes, in bytes.", _positive_int
+    )
+    max_upload_bytes: int = _setting(
+        512 * 1024 * 1024, "Largest accepted uploaded or indexed file, in bytes.", _positive_int
+    )
+    models_dir: Path | None = _setting(
+        None,
+        "Directory with model manifests and fetched model files. Default: the bundled models/ "
+        "directory (source checkout or desktop bundle).",
+        Path,
+    )
+    model_id: str = _setting(
+        "all-MiniLM-L6-v2-int8", "Embedding model used for new vectors (a manifest id).", str
+    )
+    embed_threads: int = _setting(
+        0,
+        "onnxruntime intra-op threads for embedding; 0 means the number of physical cores.",
+        _non_negative_int,
+    )
+    shutdown_grace_s: float = _setting(
+        1.0,
+        "Seconds open connections (e.g. event streams) get to finish at shutdown.",
+        _positive_float,
+    )
+
+    @classmethod
+    def load(
+        cls,
+        env: Mapping[str, str],
+        overrides: Mapping[str, Any] | None = None,
+        *,
+        platform: str = sys.platform,
+    ) -> Settings:
+        """Build settings from env vars and already-parsed CLI overrides (``None`` = unset)."""
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is not None:
+                try:
+                    values[f.name] = f.metadata["parse"](raw)
+                except (ValueError, TypeError) as exc:
+                    raise ValidationFailed(
+                        f"invalid value for {ENV_PREFIX + f.name.upper()}: {exc}",
+                        detail={"setting": f.name},
+                    ) from exc
+        for name, value in (overrides or {}).items():
+            if value is not None:
+                values[name] = value
+        if values.get("data_dir") is None:
+            values["data_dir"] = default_data_dir(env, platform)
+        values["data_dir"] = Path(values["data_dir"]).expanduser().absolute()
+        if values.get("models_dir") is not None:
+            values["models_dir"] = Path(values["models_dir"]).expanduser().absolute()
+        return cls(**values)
+
+    @classmethod
+    def fields_doc(cls) -> list[tuple[str, str, str, str]]:
+        """(field name, env var, default shown, doc) for every setting, in declaration order."""
+        rows = []
+        for f in dataclasses.fields(cls):
+            if f.metadata["secret"] or f.default is None:
+                shown = "unset"
+            elif isinstance(f.default, tuple):
+                shown = ",".join(f.default)
+            else:
+                shown = str(f.default).lower() if isinstance(f.default, bool) else str(f.default)
+            rows.append((f.name, ENV_PREFIX + f.name.upper(), shown, f.metadata["doc"]))
+        return rows
+
+    @classmethod
+    def cli_fields(cls) -> list[dataclasses.Field[Any]]:
+        """Fields exposed as ``--flag`` options of ``docsidecar serve``."""
+        return [f for f in dataclasses.fields(cls) if f.metadata["cli"]]

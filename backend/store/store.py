@@ -1,0 +1,70 @@
+"""The store component: the database file, its writer thread and its readers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import apsw
+
+from backend.components import ComponentState, StatusCell
+from backend.osdeps.paths import ensure_private_dir
+from backend.store.migrations import load_migrations
+from backend.store.readers import ReaderPool
+from backend.store.writer import WriteFn, Writer
+
+T = TypeVar("T")
+
+DB_FILENAME = "docsidecar.db"
+
+
+class Store:
+    """Owns ``<data_dir>/docsidecar.db``. ``start()`` migrates; ``stop()`` joins the writer."""
+
+    name = "store"
+
+    def __init__(self, data_dir: Path, *, readers: int = 4) -> None:
+        self.data_dir = data_dir
+        self.path = data_dir / DB_FILENAME
+        self._writer = Writer(self.path, load_migrations())
+        self._readers = ReaderPool(self.path, size=readers)
+        self.status = StatusCell()
+
+    def start(self) -> None:
+        try:
+            ensure_private_dir(self.data_dir)
+            self._writer.start()
+        except Exception as exc:
+            self.status.fail(exc)
+            raise
+        self.status.set(ComponentState.READY)
+
+    def stop(self) -> None:
+        self._writer.stop()
+        self._readers.close()
+        self.status.set(ComponentState.STOPPED)
+
+    @property
+    def schema_version(self) -> int:
+        return self._writer.schema_version
+
+    @property
+    def writer_busy_seconds(self) -> float:
+        return self._writer.busy_seconds
+
+    def write(self, fn: WriteFn[T], timeout: float | None = None) -> T:
+        """Run ``fn(conn)`` in a write transaction and return its result once committed."""
+        return self._writer.run(fn, timeout)
+
+    async def write_async(self, fn: WriteFn[T]) -> T:
+        """As :meth:`write`, awaiting the commit without blocking the event loop."""
+        return await asyncio.wrap_future(self._writer.submit(fn))
+
+    @contextmanager
+    def read(self) -> Iterator[apsw.Connection]:
+        """A read-only connection inside one snapshot transaction."""
+        with self._readers.read() as conn:
+            yield conn

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from backend.errors import ValidationFailed
+from backend.osdeps.paths import default_data_dir
+from backend.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_follow_os_conventions() -> None:
+    assert default_data_dir({"HOME": "/home/u"}, "linux") == Path("/home/u/.local/share/docsidecar")
+    assert default_data_dir({"HOME": "/home/u", "XDG_DATA_HOME": "/x"}, "linux") == Path(
+        "/x/docsidecar"
+    )
+    assert default_data_dir({"HOME": "/Users/u"}, "darwin") == Path(
+        "/Users/u/Library/Application Support/docsidecar"
+    )
+    assert (
+        default_data_dir({"LOCALAPPDATA": r"C:\Users\u\AppData\Local", "HOME": "x"}, "win32")
+        == Path(r"C:\Users\u\AppData\Local") / "docsidecar"
+    )
+
+
+def test_env_then_cli_precedence(tmp_path: Path) -> None:
+    env = {
+        "DOCSIDECAR_PORT": "1234",
+        "DOCSIDECAR_DATA_DIR": str(tmp_path),
+        "DOCSIDECAR_STDIN_WATCH": "yes",
+    }
+    s = Settings.load(env)
+    assert (s.port, s.data_dir, s.stdin_watch) == (1234, tmp_path, True)
+    s = Settings.load(env, {"port": 99, "stdin_watch": None})
+    assert s.port == 99 and s.stdin_watch is True
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [
+        ("DOCSIDECAR_PORT", "70000"),
+        ("DOCSIDECAR_PORT", "x"),
+        ("DOCSIDECAR_STDIN_WATCH", "maybe"),
+        ("DOCSIDECAR_LOG_LEVEL", "LOUD"),
+        ("DOCSIDECAR_MAX_BODY_BYTES", "0"),
+    ],
+)
+def test_bad_env_values_are_named(var: str, value: str, tmp_path: Path) -> None:
+    with pytest.raises(ValidationFailed, match=var):
+        Settings.load({var: value, "DOCSIDECAR_DATA_DIR": str(tmp_path)})
+
+
+def test_settings_are_frozen(tmp_path: Path) -> None:
+    s = Settings.load({}, {"data_dir": tmp_path})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.port = 1  # type: ignore[misc]
+
+
+def test_token_never_shown_in_repr(tmp_path: Path) -> None:
+    s = Settings.load({"DOCSIDECAR_TOKEN": "sekrit-value"}, {"data_dir": tmp_path})
+    assert s.token == "sekrit-value"
+    assert "sekrit-value" not in repr(s)
+
+
+def test_every_setting_is_documented_and_in_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for name, env, _default, doc in Settings.fields_doc():
+        assert len(doc) > 20, f"setting {name} needs a real doc string"
+        assert f"`{env}`" in readme, f"README does not list {env}"
