@@ -8,6 +8,8 @@ model; ``/v1/status`` shows :meth:`EmbeddingService.status`. ``stop()`` joins th
 closes the embedder (later calls raise ``ModelNotReady``).
 
 States: ``"idle"`` (constructed) → ``"starting"`` → ``"ready"`` | ``"failed"`` → ``"stopped"``.
+It implements :class:`backend.components.Component` (``name``, ``status``, ``start``, ``stop``):
+``status`` mirrors the state with the error body or model details for ``/v1/status``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from backend.components import ComponentState, StatusCell
 from backend.embed.errors import ModelLoadFailed, ModelNotReady
 from backend.embed.manifest import DEFAULT_MODEL_ID, ModelManifest, find_manifest
 from backend.embed.onnx_embedder import (
@@ -57,8 +60,10 @@ class EmbedConfig:
 class EmbeddingService:
     """Owns the background load of one local model and hands out the ready embedder."""
 
-    def __init__(self, config: EmbedConfig) -> None:
+    def __init__(self, config: EmbedConfig, *, name: str = "embedding") -> None:
         self.config = config
+        self.name = name
+        self.status = StatusCell(ComponentState.STARTING)
         self._lock = threading.Lock()
         self._state: State = "idle"
         self._error: SidecarError | None = None
@@ -101,6 +106,7 @@ class EmbeddingService:
             if self._state != "idle":
                 raise RuntimeError(f"EmbeddingService.start() in state {self._state}")
             self._state = "starting"
+            self.status.set(ComponentState.STARTING, {"model_id": self.config.model_id})
             self._thread = threading.Thread(
                 target=self._load, name=f"embed-loader:{self.config.model_id}", daemon=False
             )
@@ -123,10 +129,11 @@ class EmbeddingService:
                 self._embedder.close()
             self._embedder = None
             self._state = "stopped"
+        self.status.set(ComponentState.STOPPED, {"model_id": self.config.model_id})
         self._done.set()
 
-    def status(self) -> dict[str, Any]:
-        """A JSON-ready summary for ``/v1/status``."""
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready summary (state, model, threads, load time, error body)."""
         with self._lock:
             e, m, err = self._embedder, self._manifest, self._error
             return {
@@ -161,6 +168,7 @@ class EmbeddingService:
                 self._manifest, self._load_seconds = manifest, time.perf_counter() - t0
                 if self._state == "starting":
                     self._embedder, self._state = embedder, "ready"
+            self.status.set(ComponentState.READY, self._detail())
             log.info(
                 "embedding model %s ready in %.2f s (%d threads)",
                 manifest.id, self._load_seconds, embedder.threads,
@@ -173,4 +181,9 @@ class EmbeddingService:
             self._error = exc
             if self._state == "starting":
                 self._state = "failed"
+        self.status.fail(exc)
         log.error("embedding model %s unavailable: %s", self.config.model_id, exc.message)
+
+    def _detail(self) -> dict[str, Any]:
+        s = self.summary()
+        return {k: s[k] for k in ("model_id", "dim", "max_tokens", "threads", "load_seconds")}

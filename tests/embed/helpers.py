@@ -20,10 +20,16 @@ def load_golden() -> dict[str, Any]:
     return data
 
 
-def variant(base: OnnxEmbedder, *, token_budget: int, max_batch_size: int = 128) -> OnnxEmbedder:
+def variant(
+    base: OnnxEmbedder,
+    *,
+    token_budget: int = 8192,
+    max_batch_size: int = 128,
+    model_id: str | None = None,
+) -> OnnxEmbedder:
     """Another embedder over the same loaded session and tokenizer, with other batching."""
     return OnnxEmbedder(
-        model_id=base.model_id,
+        model_id=model_id or base.model_id,
         dim=base.dim,
         max_tokens=base.max_tokens,
         session=base._session,

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from backend.components import ComponentState
 from backend.embed.errors import ModelCorrupt, ModelMissing, ModelNotReady, ModelUnknown
 from backend.embed.service import EmbedConfig, EmbeddingService
 from tests.embed.conftest import ModelFiles
@@ -28,11 +29,16 @@ def test_loads_in_the_background_and_stops_cleanly(model_files: ModelFiles) -> N
     assert svc.wait_ready(60)
     emb = svc.embedder
     assert emb.embed(["hello"]).shape == (1, 384)
-    status = svc.status()
+    status = svc.summary()
     assert status["state"] == "ready" and status["dim"] == 384 and status["threads"] == 1
     assert status["error"] is None and status["load_seconds"] > 0
+    cell = svc.status.get()  # what /v1/status shows (backend.components.StatusCell)
+    assert cell.state is ComponentState.READY and cell.detail is not None
+    assert cell.detail["model_id"] == "all-MiniLM-L6-v2-int8" and cell.detail["dim"] == 384
+    assert svc.name == "embedding"
     svc.stop()
     assert svc.state == "stopped" and loader_threads() == []
+    assert svc.status.get().state is ComponentState.STOPPED
     with pytest.raises(ModelNotReady):
         svc.embedder  # noqa: B018
     with pytest.raises(ModelNotReady):
@@ -54,8 +60,10 @@ def test_missing_model_fails_with_a_clear_status(model_files: ModelFiles, tmp_pa
     assert svc.state == "failed" and isinstance(svc.error, ModelMissing)
     with pytest.raises(ModelMissing, match="docsidecar models fetch"):
         svc.embedder  # noqa: B018
-    body = svc.status()["error"]
+    body = svc.summary()["error"]
     assert body["error"] == "model_missing" and "tokenizer.json" in body["message"]
+    cell = svc.status.get()
+    assert cell.state is ComponentState.FAILED and cell.error == body
     svc.stop()
     assert loader_threads() == []
 
@@ -71,7 +79,7 @@ def test_corrupt_model_fails(model_files: ModelFiles, tmp_path: Path) -> None:
     svc.start()
     assert not svc.wait_ready(60)
     assert isinstance(svc.error, ModelCorrupt)
-    assert svc.status()["error"]["error"] == "model_corrupt"
+    assert svc.summary()["error"]["error"] == "model_corrupt"
     svc.stop()
 
 
