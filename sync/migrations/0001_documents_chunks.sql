@@ -137,7 +137,8 @@ alter table public.documents enable row level security;
 alter table public.chunks enable row level security;
 alter table public.sync_push_results enable row level security;
 
-revoke all on public.documents, public.chunks, public.sync_push_results from anon, public;
+revoke all on public.documents, public.chunks, public.sync_push_results
+  from anon, authenticated, public;
 grant select, insert, update on public.documents to authenticated;
 grant select, insert, update, delete on public.chunks, public.sync_push_results to authenticated;
 grant all on public.documents, public.chunks, public.sync_push_results to service_role;

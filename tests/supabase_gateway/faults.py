@@ -92,6 +92,14 @@ class FaultInjector:
             self.plan = plan
             self._rng = random.Random(plan.seed)
 
+    def reset(self) -> None:
+        """No faults, no scripted faults, counters cleared."""
+        with self._lock:
+            self.plan = FaultPlan()
+            self._rng = random.Random(0)
+            self._script.clear()
+            self.counts.clear()
+
     def script(self, fault: Fault, path_prefix: str = "", method: str | None = None,
                status: int = 503) -> None:
         """Inject ``fault`` into the next request matching ``path_prefix`` (and ``method``)."""

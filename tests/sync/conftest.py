@@ -1,15 +1,21 @@
 """Fixtures for the Supabase side of sync: one PostgreSQL per test session (per xdist worker),
-a fresh migrated database per test, and a gateway on top of it."""
+a fresh migrated database per test module, and a gateway on top of it (one per module, reset
+between tests). Tests isolate themselves by creating their own users: row-level security is
+exactly what keeps them apart, as it keeps real users apart on Supabase."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import httpx
+import psycopg
 import pytest
 
 from tests.supabase_gateway import Gateway, GatewayConfig, PgCluster
+from tests.sync.helpers import SqlUser, add_user
 
 
 @pytest.fixture(scope="session")
@@ -20,16 +26,16 @@ def pg_cluster() -> Iterator[PgCluster]:
     cluster.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def pg_database(pg_cluster: PgCluster) -> Iterator[str]:
-    """A fresh database with the Supabase scaffolding and sync/migrations applied."""
+    """A fresh database (per module) with the Supabase scaffolding and sync/migrations."""
     name = pg_cluster.create_database()
     yield name
     pg_cluster.drop_database(name)
 
 
-@pytest.fixture
-def gateway(pg_cluster: PgCluster, pg_database: str) -> Iterator[Gateway]:
+@pytest.fixture(scope="module")
+def module_gateway(pg_cluster: PgCluster, pg_database: str) -> Iterator[Gateway]:
     gw = Gateway(
         GatewayConfig(
             database_uri=pg_cluster.uri(pg_database, "authenticator"),
@@ -39,7 +45,18 @@ def gateway(pg_cluster: PgCluster, pg_database: str) -> Iterator[Gateway]:
     gw.start()
     yield gw
     gw.stop()
-    assert gw.internal_errors == [], "\n".join(gw.internal_errors)
+
+
+@pytest.fixture
+def gateway(module_gateway: Gateway) -> Iterator[Gateway]:
+    """The module's gateway with no faults and a true clock; fails the test on a gateway bug."""
+    module_gateway.faults.reset()
+    module_gateway.clock.offset_s = 0.0
+    yield module_gateway
+    errors = list(module_gateway.internal_errors)
+    module_gateway.internal_errors.clear()
+    module_gateway.faults.reset()
+    assert errors == [], "\n".join(errors)
 
 
 @dataclass
@@ -73,13 +90,29 @@ def sign_in(gw: Gateway, email: str, password: str = "correct horse battery") ->
 
 @pytest.fixture
 def alice(gateway: Gateway) -> Iterator[SignedIn]:
-    user = sign_in(gateway, "alice@example.com")
+    user = sign_in(gateway, f"alice-{uuid.uuid4().hex[:8]}@example.com")
     yield user
     user.client.close()
 
 
 @pytest.fixture
 def bob(gateway: Gateway) -> Iterator[SignedIn]:
-    user = sign_in(gateway, "bob@example.com")
+    user = sign_in(gateway, f"bob-{uuid.uuid4().hex[:8]}@example.com")
     yield user
     user.client.close()
+
+
+@pytest.fixture
+def sql_users(pg_cluster: PgCluster, pg_database: str) -> Iterator[Callable[[], SqlUser]]:
+    """Factory of users talking SQL directly, as PostgREST would (role + jwt claims)."""
+    conns: list[psycopg.Connection] = []
+
+    def make() -> SqlUser:
+        user_id = add_user(pg_cluster, pg_database)
+        conn = pg_cluster.connect(pg_database, user="authenticator", autocommit=True)
+        conns.append(conn)
+        return SqlUser(conn, user_id)
+
+    yield make
+    for conn in conns:
+        conn.close()
