@@ -109,14 +109,17 @@ class AuthService:
         raise auth_error(404, "not_found", "Unsupported endpoint")
 
     def _json(self, status: int, body: Any) -> Response:
-        return Response(status, json.dumps(body).encode(),
-                        [("X-Supabase-Api-Version", AUTH_API_VERSION)])
+        return Response(
+            status, json.dumps(body).encode(), [("X-Supabase-Api-Version", AUTH_API_VERSION)]
+        )
 
     def _body(self, request: Request) -> dict[str, Any]:
         try:
             body = json.loads(request.body or b"{}")
         except ValueError as exc:
-            raise auth_error(400, "bad_json", f"Could not parse request body as JSON: {exc}") from exc
+            raise auth_error(
+                400, "bad_json", f"Could not parse request body as JSON: {exc}"
+            ) from exc
         if not isinstance(body, dict):
             raise auth_error(400, "bad_json", "Could not parse request body as JSON")
         return body
@@ -197,54 +200,62 @@ class AuthService:
         token = self._body(request).get("refresh_token")
         if not isinstance(token, str) or not token:
             raise auth_error(400, "validation_failed", "Refresh Token is required")
-        with self.admin_pool.connection() as conn, conn.transaction():
-            with conn.cursor(row_factory=dict_row) as cur:
-                row = cur.execute(
-                    "select * from auth.refresh_tokens where token = %s for update", (token,)
-                ).fetchone()
-                if row is None:
-                    raise auth_error(400, "refresh_token_not_found",
-                                     "Invalid Refresh Token: Refresh Token Not Found")
-                user = self._user(conn, row["user_id"])
-                if not row["revoked"]:
-                    now = datetime.fromtimestamp(self.clock.now(), UTC)
-                    cur.execute(
-                        "update auth.refresh_tokens set revoked = true, updated_at = %s"
-                        " where id = %s", (now, row["id"]))
-                    child = self._insert_refresh_token(conn, row["user_id"], row["session_id"],
-                                                       token)
-                    return self._json(200, self._session_json(user, row["session_id"], child))
-                age = self.clock.now() - row["updated_at"].timestamp()
-                active = cur.execute(
-                    "select token from auth.refresh_tokens where session_id = %s and not revoked"
-                    " order by id desc limit 1", (row["session_id"],)).fetchone()
-                if age <= self.reuse_interval_s and active is not None:
-                    return self._json(
-                        200, self._session_json(user, row["session_id"], active["token"]))
-                cur.execute("delete from auth.sessions where id = %s", (row["session_id"],))
+        with (
+            self.admin_pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor(row_factory=dict_row) as cur,
+        ):
+            row = cur.execute(
+                "select * from auth.refresh_tokens where token = %s for update", (token,)
+            ).fetchone()
+            if row is None:
+                raise auth_error(
+                    400,
+                    "refresh_token_not_found",
+                    "Invalid Refresh Token: Refresh Token Not Found",
+                )
+            user = self._user(conn, row["user_id"])
+            if not row["revoked"]:
+                now = datetime.fromtimestamp(self.clock.now(), UTC)
+                cur.execute(
+                    "update auth.refresh_tokens set revoked = true, updated_at = %s where id = %s",
+                    (now, row["id"]),
+                )
+                child = self._insert_refresh_token(conn, row["user_id"], row["session_id"], token)
+                return self._json(200, self._session_json(user, row["session_id"], child))
+            age = self.clock.now() - row["updated_at"].timestamp()
+            active = cur.execute(
+                "select token from auth.refresh_tokens where session_id = %s and not revoked"
+                " order by id desc limit 1",
+                (row["session_id"],),
+            ).fetchone()
+            if age <= self.reuse_interval_s and active is not None:
+                return self._json(200, self._session_json(user, row["session_id"], active["token"]))
+            cur.execute("delete from auth.sessions where id = %s", (row["session_id"],))
         # Raised after the transaction committed, so the revocation sticks.
         raise auth_error(400, "refresh_token_already_used", "Invalid Refresh Token: Already Used")
 
     def _bearer(self, request: Request) -> dict[str, Any]:
         header = request.header("Authorization") or ""
         if not header.lower().startswith("bearer "):
-            raise auth_error(401, "no_authorization",
-                             "This endpoint requires a valid Bearer token")
+            raise auth_error(401, "no_authorization", "This endpoint requires a valid Bearer token")
         try:
             claims = self.tokens.decode(header[7:].strip())
         except TokenError as exc:
             detail = "token is expired" if exc.expired else exc.message
             raise auth_error(
-                403, "bad_jwt",
-                f"invalid JWT: unable to parse or verify signature, {detail}") from exc
+                403, "bad_jwt", f"invalid JWT: unable to parse or verify signature, {detail}"
+            ) from exc
         if claims.get("role") != "authenticated" or "sub" not in claims:
             raise auth_error(403, "bad_jwt", "invalid claim: missing sub claim")
         with self.admin_pool.connection() as conn:
-            found = conn.execute("select 1 from auth.sessions where id = %s",
-                                 (claims.get("session_id"),)).fetchone()
+            found = conn.execute(
+                "select 1 from auth.sessions where id = %s", (claims.get("session_id"),)
+            ).fetchone()
         if found is None:
-            raise auth_error(403, "session_not_found",
-                             "Session from session_id claim in JWT does not exist")
+            raise auth_error(
+                403, "session_not_found", "Session from session_id claim in JWT does not exist"
+            )
         return claims
 
     def _logout(self, request: Request) -> Response:
@@ -254,8 +265,10 @@ class AuthService:
             if scope == "local":
                 conn.execute("delete from auth.sessions where id = %s", (claims["session_id"],))
             elif scope == "others":
-                conn.execute("delete from auth.sessions where user_id = %s and id <> %s",
-                             (claims["sub"], claims["session_id"]))
+                conn.execute(
+                    "delete from auth.sessions where user_id = %s and id <> %s",
+                    (claims["sub"], claims["session_id"]),
+                )
             elif scope == "global":
                 conn.execute("delete from auth.sessions where user_id = %s", (claims["sub"],))
             else:

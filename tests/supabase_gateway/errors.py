@@ -119,7 +119,9 @@ def jwt_invalid(message: str) -> ApiError:
     )
 
 
-def storage_error(status_code: int, code: str, message: str, http_status: int | None = None) -> ApiError:
+def storage_error(
+    status_code: int, code: str, message: str, http_status: int | None = None
+) -> ApiError:
     """A Storage error; ``http_status`` overrides the 400/500 rule (429, 423 from a proxy...)."""
     if http_status is None:
         http_status = 500 if status_code == 500 else 400

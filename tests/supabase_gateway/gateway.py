@@ -82,12 +82,18 @@ class Gateway:
         self._server = HttpServer(self._app)
         self._server.start()
         files = Path(self._tmp.name)
-        self._auth = AuthService(self._admin_pool, self._tokens, self.clock,
-                                 f"{self.url}/auth/v1", self.config.access_token_ttl_s,
-                                 self.config.refresh_reuse_interval_s)
+        self._auth = AuthService(
+            self._admin_pool,
+            self._tokens,
+            self.clock,
+            f"{self.url}/auth/v1",
+            self.config.access_token_ttl_s,
+            self.config.refresh_reuse_interval_s,
+        )
         self._rest = RestService(self._pool, self._tokens, self.config.max_rows)
-        self._storage = StorageService(self._pool, self._admin_pool, self._tokens, files,
-                                       self.config.max_file_size)
+        self._storage = StorageService(
+            self._pool, self._admin_pool, self._tokens, files, self.config.max_file_size
+        )
         self._tus = TusService(self._storage, self.url, self.config.tus_chunk_size)
 
     def stop(self) -> None:
@@ -176,15 +182,19 @@ class Gateway:
             if path.startswith("/auth/"):
                 err = auth_error(429, "over_request_rate_limit", "Request rate limit reached")
             elif path.startswith("/storage/"):
-                err = storage_error(429, "SlowDown", "Please reduce your request rate",
-                                    http_status=429)
+                err = storage_error(
+                    429, "SlowDown", "Please reduce your request rate", http_status=429
+                )
             else:
                 err = gateway_error(429, "Too Many Requests")
             return ApiError(429, err.body, err.headers + retry)
         status = decision.status
         if path.startswith("/rest/"):
-            return postgrest_error(status, "PGRST001" if status == 503 else "XX000",
-                                   "Database client error. Retrying the connection.")
+            return postgrest_error(
+                status,
+                "PGRST001" if status == 503 else "XX000",
+                "Database client error. Retrying the connection.",
+            )
         if path.startswith("/storage/"):
             return storage_error(500, "InternalError", "Internal server error", http_status=status)
         if path.startswith("/auth/"):
@@ -220,4 +230,3 @@ class Gateway:
             assert self._tus is not None
             return self._tus.handle(request)
         raise ApiError(404, {"message": "no Route matched with those values"})
-

@@ -8,6 +8,7 @@ constructor.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import itertools
 import socket
@@ -19,7 +20,7 @@ from email.message import Message
 from typing import Any
 
 
-class DropConnection(Exception):  # noqa: N818 - a control-flow signal, not an error
+class DropConnection(Exception):
     """Raised by an application to close the connection without sending any response."""
 
 
@@ -71,7 +72,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         return  # quiet; the gateway keeps its own request log
 
     def _dispatch(self) -> None:
@@ -95,10 +96,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             response = self.server.app(request)
         except DropConnection:
             self.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             return
         self.send_response(response.status)
         if response.content_type is not None and self.command != "HEAD":
@@ -184,10 +183,8 @@ class HttpServer:
             sockets = list(server.sockets)
             threads = list(server.threads)
         for sock in sockets:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         for t in threads:
             t.join(timeout=10)
         server.server_close()

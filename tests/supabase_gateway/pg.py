@@ -100,7 +100,9 @@ class PgCluster:
 
     def drop_database(self, name: str) -> None:
         with self.connect("postgres", autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )
 
     def _build_template(self) -> None:
         with self.connect("postgres", autocommit=True) as conn:

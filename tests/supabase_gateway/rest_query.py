@@ -14,8 +14,16 @@ from dataclasses import dataclass, field
 from psycopg import sql
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_OPS = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=",
-        "like": "like", "ilike": "ilike"}
+_OPS = {
+    "eq": "=",
+    "neq": "<>",
+    "gt": ">",
+    "gte": ">=",
+    "lt": "<",
+    "lte": "<=",
+    "like": "like",
+    "ilike": "ilike",
+}
 _IS_VALUES = {"null": "null", "true": "true", "false": "false", "unknown": "unknown"}
 RESERVED_PARAMS = frozenset({"select", "order", "limit", "offset", "columns", "on_conflict"})
 
@@ -108,7 +116,8 @@ def parse_filter(column: str, expression: str) -> tuple[sql.Composable, list[str
             clause = sql.SQL("false")
         else:
             clause = sql.SQL("{} in ({})").format(
-                col, sql.SQL(", ").join(sql.Placeholder() for _ in items))
+                col, sql.SQL(", ").join(sql.Placeholder() for _ in items)
+            )
             params.extend(items)
     else:
         raise QueryError(f'"failed to parse filter ({op}.{value})"', details=op)

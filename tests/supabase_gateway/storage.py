@@ -45,8 +45,9 @@ def storage_caller(tokens: Tokens, request: Request) -> Caller:
     try:
         claims = tokens.decode(header[7:].strip())
     except TokenError as exc:
-        message = '"exp" claim timestamp check failed' if exc.expired else \
-            "signature verification failed"
+        message = (
+            '"exp" claim timestamp check failed' if exc.expired else "signature verification failed"
+        )
         raise storage_error(403, "AccessDenied", message) from exc
     role = str(claims.get("role") or "anon")
     if role not in ("anon", "authenticated", "service_role"):
@@ -100,8 +101,7 @@ class StorageService:
         bucket, key = self._split(sub)
         if request.method in ("POST", "PUT"):
             content, mime, cache = parse_upload_body(request)
-            upsert = request.method == "PUT" or \
-                (request.header("x-upsert") or "").lower() == "true"
+            upsert = request.method == "PUT" or (request.header("x-upsert") or "").lower() == "true"
             info = self.put_object(caller, bucket, key, content, mime, cache, upsert)
             return Response(200, json.dumps(info).encode())
         if request.method == "GET":
@@ -126,36 +126,70 @@ class StorageService:
     def file_path(self, object_id: Any, version: str) -> Path:
         return self.files_dir / f"{object_id}-{version}"
 
-    def put_object(self, caller: Caller, bucket: str, key: str, content: bytes, mime: str,
-                   cache: str, upsert: bool, staged: Path | None = None) -> dict[str, str]:
+    def put_object(
+        self,
+        caller: Caller,
+        bucket: str,
+        key: str,
+        content: bytes,
+        mime: str,
+        cache: str,
+        upsert: bool,
+        staged: Path | None = None,
+    ) -> dict[str, str]:
         """Insert (or upsert) the object row as the caller, then store the bytes; commit last."""
         limit = self._bucket(bucket).get("file_size_limit") or self.max_file_size
         size = staged.stat().st_size if staged is not None else len(content)
         if size > min(limit, self.max_file_size):
-            raise storage_error(413, "EntityTooLarge", "The object exceeded the maximum allowed size")
+            raise storage_error(
+                413, "EntityTooLarge", "The object exceeded the maximum allowed size"
+            )
         version = uuid.uuid4().hex
-        digest = hashlib.md5(content if staged is None else staged.read_bytes(),  # noqa: S324
-                             usedforsecurity=False).hexdigest()
+        digest = hashlib.md5(
+            content if staged is None else staged.read_bytes(), usedforsecurity=False
+        ).hexdigest()
         now = datetime.now(UTC).isoformat()
-        metadata = {"eTag": f'"{digest}"', "size": size, "mimetype": mime,
-                    "cacheControl": cache, "lastModified": now, "contentLength": size,
-                    "httpStatusCode": 200}
-        conflict = ("on conflict (bucket_id, name) do update set metadata = excluded.metadata,"
-                    " version = excluded.version, updated_at = now(), owner = excluded.owner,"
-                    " owner_id = excluded.owner_id" if upsert else "")
+        metadata = {
+            "eTag": f'"{digest}"',
+            "size": size,
+            "mimetype": mime,
+            "cacheControl": cache,
+            "lastModified": now,
+            "contentLength": size,
+            "httpStatusCode": 200,
+        }
+        conflict = (
+            "on conflict (bucket_id, name) do update set metadata = excluded.metadata,"
+            " version = excluded.version, updated_at = now(), owner = excluded.owner,"
+            " owner_id = excluded.owner_id"
+            if upsert
+            else ""
+        )
         old: dict[str, Any] | None = None
         try:
-            with self.pool.connection() as conn, api_transaction(
-                    conn, caller.role, caller.claims) as tx, tx.cursor(row_factory=dict_row) as cur:
+            with (
+                self.pool.connection() as conn,
+                api_transaction(conn, caller.role, caller.claims) as tx,
+                tx.cursor(row_factory=dict_row) as cur,
+            ):
                 if upsert:
                     old = cur.execute(
                         "select id, version from storage.objects where bucket_id = %s"
-                        " and name = %s", (bucket, key)).fetchone()
+                        " and name = %s",
+                        (bucket, key),
+                    ).fetchone()
                 row = cur.execute(
                     "insert into storage.objects (bucket_id, name, owner, owner_id, metadata,"
                     f" version) values (%s, %s, %s, %s, %s, %s) {conflict} returning id",
-                    (bucket, key, caller.claims.get("sub"), caller.claims.get("sub"),
-                     json.dumps(metadata), version)).fetchone()
+                    (
+                        bucket,
+                        key,
+                        caller.claims.get("sub"),
+                        caller.claims.get("sub"),
+                        json.dumps(metadata),
+                        version,
+                    ),
+                ).fetchone()
                 assert row is not None
                 target = self.file_path(row["id"], version)
                 if staged is not None:
@@ -185,9 +219,11 @@ class StorageService:
                 with self.admin_pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
                     row = cur.execute(query, (bucket, key)).fetchone()
             else:
-                with self.pool.connection() as conn, api_transaction(
-                        conn, caller.role, caller.claims) as tx, \
-                        tx.cursor(row_factory=dict_row) as cur:
+                with (
+                    self.pool.connection() as conn,
+                    api_transaction(conn, caller.role, caller.claims) as tx,
+                    tx.cursor(row_factory=dict_row) as cur,
+                ):
                     row = cur.execute(query, (bucket, key)).fetchone()
         except psycopg.Error as exc:
             raise self._db_error(exc, key) from exc
@@ -198,24 +234,27 @@ class StorageService:
     def _file_response(self, request: Request, row: dict[str, Any]) -> Response:
         data = self.file_path(row["id"], row["version"]).read_bytes()
         meta = row["metadata"] or {}
-        headers = [("Cache-Control", str(meta.get("cacheControl", "no-cache"))),
-                   ("ETag", str(meta.get("eTag", ""))), ("Accept-Ranges", "bytes")]
+        headers = [
+            ("Cache-Control", str(meta.get("cacheControl", "no-cache"))),
+            ("ETag", str(meta.get("eTag", ""))),
+            ("Accept-Ranges", "bytes"),
+        ]
         mime = str(meta.get("mimetype", "application/octet-stream"))
         download = request.query_value("download")
         if download is not None:
             name = download or row["name"].rsplit("/", 1)[-1]
-            headers.append(("Content-Disposition",
-                            f"attachment; filename*=UTF-8''{urllib.parse.quote(name)}"))
+            headers.append(
+                ("Content-Disposition", f"attachment; filename*=UTF-8''{urllib.parse.quote(name)}")
+            )
         match = re.fullmatch(r"bytes=(\d*)-(\d*)", request.header("Range") or "")
         if match and (match.group(1) or match.group(2)):
             start = int(match.group(1) or 0)
             end = int(match.group(2)) if match.group(2) else len(data) - 1
             if start >= len(data) or end < start:
-                raise storage_error(400, "InvalidRange", "invalid range provided",
-                                    http_status=416)
+                raise storage_error(400, "InvalidRange", "invalid range provided", http_status=416)
             end = min(end, len(data) - 1)
             headers.append(("Content-Range", f"bytes {start}-{end}/{len(data)}"))
-            return Response(206, data[start:end + 1], headers, mime)
+            return Response(206, data[start : end + 1], headers, mime)
         return Response(200, data, headers, mime)
 
     def _download(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
@@ -227,23 +266,38 @@ class StorageService:
         except ValueError as exc:
             raise storage_error(400, "InvalidRequest", "Body is not valid JSON") from exc
         prefixes = body.get("prefixes") if isinstance(body, dict) else None
-        if not isinstance(prefixes, list) or not 1 <= len(prefixes) <= 1000 or \
-                not all(isinstance(p, str) for p in prefixes):
-            raise storage_error(400, "InvalidRequest",
-                                "body/prefixes must be an array of 1 to 1000 strings")
+        if (
+            not isinstance(prefixes, list)
+            or not 1 <= len(prefixes) <= 1000
+            or not all(isinstance(p, str) for p in prefixes)
+        ):
+            raise storage_error(
+                400, "InvalidRequest", "body/prefixes must be an array of 1 to 1000 strings"
+            )
         self._bucket(bucket)
         try:
-            with self.pool.connection() as conn, api_transaction(
-                    conn, caller.role, caller.claims) as tx, tx.cursor(row_factory=dict_row) as cur:
+            with (
+                self.pool.connection() as conn,
+                api_transaction(conn, caller.role, caller.claims) as tx,
+                tx.cursor(row_factory=dict_row) as cur,
+            ):
                 rows = cur.execute(
                     "delete from storage.objects where bucket_id = %s and name = any(%s)"
-                    " returning *", (bucket, prefixes)).fetchall()
+                    " returning *",
+                    (bucket, prefixes),
+                ).fetchall()
         except psycopg.Error as exc:
             raise self._db_error(exc, "") from exc
         for row in rows:
             self.file_path(row["id"], row["version"]).unlink(missing_ok=True)
-        out = [{k: (str(v) if isinstance(v, uuid.UUID | datetime) else v)
-                for k, v in row.items() if k != "path_tokens"} for row in rows]
+        out = [
+            {
+                k: (str(v) if isinstance(v, uuid.UUID | datetime) else v)
+                for k, v in row.items()
+                if k != "path_tokens"
+            }
+            for row in rows
+        ]
         return Response(200, json.dumps(out).encode())
 
     def _sign(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
@@ -258,8 +312,9 @@ class StorageService:
         now = int(self.tokens.clock.now())
         token = self.tokens.encode({"url": f"{bucket}/{key}", "iat": now, "exp": now + expires_in})
         path = urllib.parse.quote(f"{bucket}/{key}", safe="/")
-        return Response(200, json.dumps(
-            {"signedURL": f"/object/sign/{path}?token={token}"}).encode())
+        return Response(
+            200, json.dumps({"signedURL": f"/object/sign/{path}?token={token}"}).encode()
+        )
 
     def _serve_signed(self, request: Request, bucket: str, key: str) -> Response:
         token = request.query_value("token")
@@ -268,8 +323,11 @@ class StorageService:
         try:
             claims = self.tokens.decode(token)
         except TokenError as exc:
-            message = '"exp" claim timestamp check failed' if exc.expired else \
-                "signature verification failed"
+            message = (
+                '"exp" claim timestamp check failed'
+                if exc.expired
+                else "signature verification failed"
+            )
             raise storage_error(400, "InvalidJWT", message) from exc
         if claims.get("url") != f"{bucket}/{key}":
             raise storage_error(400, "InvalidSignature", "Invalid signature")

@@ -75,9 +75,17 @@ class TusService:
             return self._create(request, caller)
         upload = self._get(sub, caller)
         if request.method == "HEAD":
-            return Response(200, b"", [*_TUS_HEADERS, ("Upload-Offset", str(upload.offset)),
-                                       ("Upload-Length", str(upload.length)),
-                                       ("Cache-Control", "no-store")], None)
+            return Response(
+                200,
+                b"",
+                [
+                    *_TUS_HEADERS,
+                    ("Upload-Offset", str(upload.offset)),
+                    ("Upload-Length", str(upload.length)),
+                    ("Cache-Control", "no-store"),
+                ],
+                None,
+            )
         if request.method == "PATCH":
             return self._patch(request, caller, upload)
         if request.method == "DELETE":
@@ -110,10 +118,17 @@ class TusService:
         upsert = (request.header("x-upsert") or "").lower() == "true"
         self._check_can_write(caller, bucket, key, upsert)
         upload_id = uuid.uuid4().hex
-        upload = _Upload(upload_id, str(caller.claims.get("sub")), bucket, key, length,
-                         meta.get("contentType") or "application/octet-stream",
-                         meta.get("cacheControl") or "max-age=3600", upsert,
-                         self.storage.files_dir / f"tus-{upload_id}")
+        upload = _Upload(
+            upload_id,
+            str(caller.claims.get("sub")),
+            bucket,
+            key,
+            length,
+            meta.get("contentType") or "application/octet-stream",
+            meta.get("cacheControl") or "max-age=3600",
+            upsert,
+            self.storage.files_dir / f"tus-{upload_id}",
+        )
         upload.path.write_bytes(b"")
         with self._lock:
             self._uploads[upload_id] = upload
@@ -122,16 +137,23 @@ class TusService:
 
     def _check_can_write(self, caller: Caller, bucket: str, key: str, upsert: bool) -> None:
         """Try the insert as the caller and roll it back: RLS or a duplicate fails now."""
-        conflict = " on conflict (bucket_id, name) do update set version = excluded.version" \
-            if upsert else ""
+        conflict = (
+            " on conflict (bucket_id, name) do update set version = excluded.version"
+            if upsert
+            else ""
+        )
         try:
-            with self.storage.pool.connection() as conn, api_transaction(
-                    conn, caller.role, caller.claims) as tx:
-                with tx.transaction():
-                    tx.execute("insert into storage.objects (bucket_id, name, owner_id, version)"
-                               f" values (%s, %s, %s, 'probe'){conflict}",
-                               (bucket, key, caller.claims.get("sub")))
-                    raise _Rollback
+            with (
+                self.storage.pool.connection() as conn,
+                api_transaction(conn, caller.role, caller.claims) as tx,
+                tx.transaction(),
+            ):
+                tx.execute(
+                    "insert into storage.objects (bucket_id, name, owner_id, version)"
+                    f" values (%s, %s, %s, 'probe'){conflict}",
+                    (bucket, key, caller.claims.get("sub")),
+                )
+                raise _Rollback
         except _Rollback:
             return
         except psycopg.Error as exc:
@@ -141,7 +163,9 @@ class TusService:
 
     def _patch(self, request: Request, caller: Caller, upload: _Upload) -> Response:
         if (request.header("Content-Type") or "") != "application/offset+octet-stream":
-            raise tus_error(415, "InvalidRequest", "Content-Type must be application/offset+octet-stream")
+            raise tus_error(
+                415, "InvalidRequest", "Content-Type must be application/offset+octet-stream"
+            )
         if not upload.lock.acquire(blocking=False):
             raise tus_error(409, "ResourceLocked", "The upload is being written concurrently")
         try:
@@ -150,22 +174,33 @@ class TusService:
             except ValueError as exc:
                 raise tus_error(400, "InvalidRequest", "Upload-Offset is required") from exc
             if offset != upload.offset:
-                raise tus_error(409, "InvalidRequest",
-                                f"Upload-Offset {offset} does not match {upload.offset}")
+                raise tus_error(
+                    409, "InvalidRequest", f"Upload-Offset {offset} does not match {upload.offset}"
+                )
             data = request.body
             end = offset + len(data)
             if end > upload.length:
                 raise tus_error(413, "EntityTooLarge", "chunk exceeds Upload-Length")
             if end < upload.length and len(data) != self.chunk_size:
-                raise tus_error(400, "InvalidRequest",
-                                f"every chunk but the last must be {self.chunk_size} bytes")
+                raise tus_error(
+                    400,
+                    "InvalidRequest",
+                    f"every chunk but the last must be {self.chunk_size} bytes",
+                )
             with upload.path.open("ab") as fh:
                 fh.write(data)
             upload.offset = end
             if end == upload.length:
-                self.storage.put_object(caller, upload.bucket, upload.key, b"",
-                                        upload.content_type, upload.cache_control,
-                                        upload.upsert, staged=upload.path)
+                self.storage.put_object(
+                    caller,
+                    upload.bucket,
+                    upload.key,
+                    b"",
+                    upload.content_type,
+                    upload.cache_control,
+                    upload.upsert,
+                    staged=upload.path,
+                )
                 with self._lock:
                     self._uploads.pop(upload.id, None)
             return Response(204, b"", [*_TUS_HEADERS, ("Upload-Offset", str(end))], None)
@@ -173,5 +208,5 @@ class TusService:
             upload.lock.release()
 
 
-class _Rollback(Exception):  # noqa: N818 - control flow
+class _Rollback(Exception):
     pass

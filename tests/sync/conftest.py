@@ -6,7 +6,6 @@ exactly what keeps them apart, as it keeps real users apart on Supabase."""
 from __future__ import annotations
 
 import uuid
-
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 

@@ -58,21 +58,37 @@ def chunks_change(
     chunks = []
     offset = 0
     for i, text in enumerate(texts):
-        chunks.append({
-            "id": new_id(), "ordinal": i, "text": text, "char_start": offset,
-            "char_end": offset + len(text), "page": None, "heading_path": ["H1"],
-            "model_id": "minilm-l6-v2", "embedding": [float(x) for x in vecs[i]],
-        })
+        chunks.append(
+            {
+                "id": new_id(),
+                "ordinal": i,
+                "text": text,
+                "char_start": offset,
+                "char_end": offset + len(text),
+                "page": None,
+                "heading_path": ["H1"],
+                "model_id": "minilm-l6-v2",
+                "embedding": [float(x) for x in vecs[i]],
+            }
+        )
         offset += len(text)
-    return {"change_id": change_id or new_id(), "kind": "chunks", "document_id": doc_id,
-            "doc_hlc": hlc, "doc_device": device, "chunks": chunks}
+    return {
+        "change_id": change_id or new_id(),
+        "kind": "chunks",
+        "document_id": doc_id,
+        "doc_hlc": hlc,
+        "doc_device": device,
+        "chunks": chunks,
+    }
 
 
 def add_user(cluster: PgCluster, database: str, email: str | None = None) -> str:
     user_id = new_id()
     with cluster.connect(database, autocommit=True) as conn:
-        conn.execute("insert into auth.users (id, email) values (%s, %s)",
-                     (user_id, email or f"{user_id}@example.com"))
+        conn.execute(
+            "insert into auth.users (id, email) values (%s, %s)",
+            (user_id, email or f"{user_id}@example.com"),
+        )
     return user_id
 
 
@@ -101,7 +117,9 @@ class SqlUser:
     def pull(self, cursor: str | None = None, limit: int = 500) -> dict[str, Any]:
         return dict(self.call("select public.sync_pull(%s, %s)", cursor, limit))
 
-    def pull_all(self, cursor: str | None = None, limit: int = 500) -> tuple[list[dict[str, Any]], str | None]:
+    def pull_all(
+        self, cursor: str | None = None, limit: int = 500
+    ) -> tuple[list[dict[str, Any]], str | None]:
         rows: list[dict[str, Any]] = []
         while True:
             page = self.pull(cursor, limit)
@@ -115,4 +133,5 @@ class SqlUser:
             return tx.execute(
                 "select chunk_id::text, document_id::text, similarity from public.match_chunks("
                 "%s::text::extensions.vector, %s, %s)",
-                (json.dumps([float(x) for x in vector]), count, scope)).fetchall()
+                (json.dumps([float(x) for x in vector]), count, scope),
+            ).fetchall()

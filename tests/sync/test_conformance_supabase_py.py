@@ -35,8 +35,13 @@ def user(gateway: Gateway) -> tuple[str, str, str]:
 @pytest.fixture
 def client(gateway: Gateway) -> Iterator[Client]:
     with httpx.Client(timeout=30) as http:  # owned here, so its sockets get closed
-        yield create_client(gateway.url, gateway.anon_key, options=SyncClientOptions(
-            auto_refresh_token=False, persist_session=False, httpx_client=http))
+        yield create_client(
+            gateway.url,
+            gateway.anon_key,
+            options=SyncClientOptions(
+                auto_refresh_token=False, persist_session=False, httpx_client=http
+            ),
+        )
 
 
 def test_auth_sign_in_refresh_and_errors(client: Client, user: tuple[str, str, str]) -> None:
@@ -64,14 +69,21 @@ def test_rpc_table_select_and_api_errors(client: Client, user: tuple[str, str, s
     client.auth.sign_in_with_password({"email": email, "password": password})
     doc = new_id()
     vec = unit_vectors(1, seed=21)
-    pushed = client.rpc("sync_push", {"p_changes": [
-        chunks_change(doc, 10, "A", ["hello"], vec), document_change(doc, 10, "A", title="T")]
-    }).execute()
+    pushed = client.rpc(
+        "sync_push",
+        {
+            "p_changes": [
+                chunks_change(doc, 10, "A", ["hello"], vec),
+                document_change(doc, 10, "A", title="T"),
+            ]
+        },
+    ).execute()
     assert [r["status"] for r in pushed.data["results"]] == ["accepted", "accepted"]
     pulled = client.rpc("sync_pull", {"p_cursor": None, "p_limit": 10}).execute()
     assert [r["id"] for r in pulled.data["changes"]] == [doc]
-    hits = client.rpc("match_chunks", {"query_embedding": [float(x) for x in vec[0]],
-                                       "match_count": 3}).execute()
+    hits = client.rpc(
+        "match_chunks", {"query_embedding": [float(x) for x in vec[0]], "match_count": 3}
+    ).execute()
     assert hits.data[0]["document_id"] == doc and hits.data[0]["similarity"] == pytest.approx(1)
     rows = client.table("documents").select("id,title").eq("id", doc).execute()
     assert rows.data == [{"id": doc, "title": "T"}]

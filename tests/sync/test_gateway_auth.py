@@ -11,8 +11,9 @@ from tests.sync.conftest import SignedIn
 
 def _refresh(gw: Gateway, token: str) -> httpx.Response:
     with httpx.Client(base_url=gw.url, headers={"apikey": gw.anon_key}) as c:
-        return c.post("/auth/v1/token", params={"grant_type": "refresh_token"},
-                      json={"refresh_token": token})
+        return c.post(
+            "/auth/v1/token", params={"grant_type": "refresh_token"}, json={"refresh_token": token}
+        )
 
 
 def test_password_grant_issues_supabase_shaped_session(gateway: Gateway, alice: SignedIn) -> None:
@@ -30,12 +31,18 @@ def test_password_grant_issues_supabase_shaped_session(gateway: Gateway, alice: 
 
 def test_wrong_password_and_missing_apikey(gateway: Gateway, alice: SignedIn) -> None:
     with httpx.Client(base_url=gateway.url) as c:
-        r = c.post("/auth/v1/token", params={"grant_type": "password"},
-                   json={"email": alice.email, "password": "nope"})
+        r = c.post(
+            "/auth/v1/token",
+            params={"grant_type": "password"},
+            json={"email": alice.email, "password": "nope"},
+        )
         assert r.status_code == 401 and r.json() == {"message": "No API key found in request"}
-        r = c.post("/auth/v1/token", params={"grant_type": "password"},
-                   headers={"apikey": gateway.anon_key},
-                   json={"email": alice.email, "password": "nope"})
+        r = c.post(
+            "/auth/v1/token",
+            params={"grant_type": "password"},
+            headers={"apikey": gateway.anon_key},
+            json={"email": alice.email, "password": "nope"},
+        )
         assert r.status_code == 400
         assert r.json() == {"code": "invalid_credentials", "message": "Invalid login credentials"}
         assert r.headers["x-sb-error-code"] == "invalid_credentials"
@@ -63,8 +70,10 @@ def test_reuse_outside_the_window_revokes_the_session(gateway: Gateway, alice: S
     gateway.clock.advance(11)
     r = _refresh(gateway, first)
     assert r.status_code == 400
-    assert r.json() == {"code": "refresh_token_already_used",
-                        "message": "Invalid Refresh Token: Already Used"}
+    assert r.json() == {
+        "code": "refresh_token_already_used",
+        "message": "Invalid Refresh Token: Already Used",
+    }
     # The whole session is gone: the child token is dead too, and so is the access token's session.
     r = _refresh(gateway, second)
     assert r.status_code == 400 and r.json()["code"] == "refresh_token_not_found"
@@ -78,25 +87,31 @@ def test_expired_access_token_gives_pgrst303_then_refresh_recovers(
     gateway.clock.advance(3601)
     r = alice.client.post("/rest/v1/rpc/sync_pull", json={})
     assert r.status_code == 401
-    assert r.json() == {"code": "PGRST303", "details": None, "hint": None,
-                        "message": "JWT expired"}
+    assert r.json() == {"code": "PGRST303", "details": None, "hint": None, "message": "JWT expired"}
     assert 'error="invalid_token"' in r.headers["www-authenticate"]
     r = alice.client.get("/storage/v1/object/authenticated/documents/x/y")
     assert r.status_code == 400 and r.json()["code"] == "AccessDenied"
     assert r.json()["statusCode"] == "403"
     fresh = _refresh(gateway, str(alice.session["refresh_token"]))
     assert fresh.status_code == 200
-    r = alice.client.post("/rest/v1/rpc/sync_pull", json={},
-                          headers={"Authorization": f"Bearer {fresh.json()['access_token']}"})
+    r = alice.client.post(
+        "/rest/v1/rpc/sync_pull",
+        json={},
+        headers={"Authorization": f"Bearer {fresh.json()['access_token']}"},
+    )
     assert r.status_code == 200
 
 
 def test_bad_tokens(gateway: Gateway, alice: SignedIn) -> None:
-    forged = jwt.encode({"sub": alice.user_id, "role": "authenticated", "exp": 2**40},
-                        "not-the-secret-not-the-secret-not-the-secret", algorithm="HS256")
+    forged = jwt.encode(
+        {"sub": alice.user_id, "role": "authenticated", "exp": 2**40},
+        "not-the-secret-not-the-secret-not-the-secret",
+        algorithm="HS256",
+    )
     for token in (forged, "abc", "a.b.c"):
-        r = alice.client.post("/rest/v1/rpc/sync_pull", json={},
-                              headers={"Authorization": f"Bearer {token}"})
+        r = alice.client.post(
+            "/rest/v1/rpc/sync_pull", json={}, headers={"Authorization": f"Bearer {token}"}
+        )
         assert r.status_code == 401 and r.json()["code"] == "PGRST301", r.text
     r = _refresh(gateway, "never-issued")
     assert r.status_code == 400 and r.json()["code"] == "refresh_token_not_found"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
-import urllib.parse
 import hashlib
+import urllib.parse
 
 import httpx
 
@@ -27,17 +27,24 @@ def test_upload_download_duplicate_upsert_delete(alice: SignedIn) -> None:
     assert r.status_code == 200 and r.json()["Key"] == f"documents/{key}"
     r = alice.client.post(url, content=data)
     assert r.status_code == 400 and r.json() == {
-        "statusCode": "409", "code": "KeyAlreadyExists", "error": "KeyAlreadyExists",
-        "message": "The resource already exists"}
+        "statusCode": "409",
+        "code": "KeyAlreadyExists",
+        "error": "KeyAlreadyExists",
+        "message": "The resource already exists",
+    }
     r = alice.client.post(url, content=b"v2", headers={"x-upsert": "true"})
     assert r.status_code == 200
     r = alice.client.get(f"/storage/v1/object/authenticated/documents/{key}")
     assert r.status_code == 200 and r.content == b"v2"
-    r = alice.client.get(f"/storage/v1/object/authenticated/documents/{key}",
-                         headers={"Range": "bytes=1-"})
+    r = alice.client.get(
+        f"/storage/v1/object/authenticated/documents/{key}", headers={"Range": "bytes=1-"}
+    )
     assert r.status_code == 206 and r.content == b"2"
-    r = alice.client.request("DELETE", "/storage/v1/object/documents",
-                             json={"prefixes": [key, f"{alice.user_id}/missing"]})
+    r = alice.client.request(
+        "DELETE",
+        "/storage/v1/object/documents",
+        json={"prefixes": [key, f"{alice.user_id}/missing"]},
+    )
     assert r.status_code == 200 and [o["name"] for o in r.json()] == [key]
     r = alice.client.request("DELETE", "/storage/v1/object/documents", json={"prefixes": [key]})
     assert r.status_code == 200 and r.json() == []  # idempotent
@@ -46,7 +53,7 @@ def test_upload_download_duplicate_upsert_delete(alice: SignedIn) -> None:
 
 
 def test_invalid_keys_and_buckets(alice: SignedIn) -> None:
-    for bad in ("é.pdf", "a#b", "a%b", "tab\there", "x[1]", "quote\"d", "a{b}", "back\\slash"):
+    for bad in ("é.pdf", "a#b", "a%b", "tab\there", "x[1]", 'quote"d', "a{b}", "back\\slash"):
         path = urllib.parse.quote(f"{alice.user_id}/{bad}")
         r = alice.client.post(f"/storage/v1/object/documents/{path}", content=b"x")
         assert r.status_code == 400 and r.json()["code"] == "InvalidKey", bad
@@ -87,28 +94,41 @@ def test_tus_resumable_upload_in_6_mib_chunks_with_resume(alice: SignedIn) -> No
     data = bytes(range(256)) * (13 * MIB // 256) + b"tail"  # 13 MiB + 4 bytes -> 3 chunks
     key = _key(alice, data)
     tus = {"Tus-Resumable": "1.0.0"}
-    r = alice.client.post("/storage/v1/upload/resumable", headers={
-        **tus, "Upload-Length": str(len(data)),
-        "Upload-Metadata": _meta(bucketName="documents", objectName=key,
-                                 contentType="application/pdf")})
+    r = alice.client.post(
+        "/storage/v1/upload/resumable",
+        headers={
+            **tus,
+            "Upload-Length": str(len(data)),
+            "Upload-Metadata": _meta(
+                bucketName="documents", objectName=key, contentType="application/pdf"
+            ),
+        },
+    )
     assert r.status_code == 201, r.text
     location = r.headers["Location"]
     patch = {**tus, "Content-Type": "application/offset+octet-stream"}
-    r = alice.client.patch(location, content=data[: 6 * MIB], headers={**patch, "Upload-Offset": "0"})
+    r = alice.client.patch(
+        location, content=data[: 6 * MIB], headers={**patch, "Upload-Offset": "0"}
+    )
     assert r.status_code == 204 and r.headers["Upload-Offset"] == str(6 * MIB)
     # A chunk that is not 6 MiB (and not the last) is refused; a wrong offset is a 409.
-    r = alice.client.patch(location, content=data[6 * MIB: 7 * MIB],
-                           headers={**patch, "Upload-Offset": str(6 * MIB)})
+    r = alice.client.patch(
+        location, content=data[6 * MIB : 7 * MIB], headers={**patch, "Upload-Offset": str(6 * MIB)}
+    )
     assert r.status_code == 400
-    r = alice.client.patch(location, content=data[: 6 * MIB], headers={**patch, "Upload-Offset": "0"})
+    r = alice.client.patch(
+        location, content=data[: 6 * MIB], headers={**patch, "Upload-Offset": "0"}
+    )
     assert r.status_code == 409
     # Resume: ask the server where we are.
     r = alice.client.head(location, headers=tus)
     assert r.status_code == 200 and r.headers["Upload-Offset"] == str(6 * MIB)
     offset = 6 * MIB
     while offset < len(data):
-        chunk = data[offset: offset + 6 * MIB]
-        r = alice.client.patch(location, content=chunk, headers={**patch, "Upload-Offset": str(offset)})
+        chunk = data[offset : offset + 6 * MIB]
+        r = alice.client.patch(
+            location, content=chunk, headers={**patch, "Upload-Offset": str(offset)}
+        )
         assert r.status_code == 204
         offset += len(chunk)
     r = alice.client.get(f"/storage/v1/object/authenticated/documents/{key}")
@@ -119,7 +139,12 @@ def test_tus_resumable_upload_in_6_mib_chunks_with_resume(alice: SignedIn) -> No
 def test_tus_rejects_duplicates_without_upsert(alice: SignedIn) -> None:
     key = _key(alice, b"x")
     alice.client.post(f"/storage/v1/object/documents/{key}", content=b"x")
-    r = alice.client.post("/storage/v1/upload/resumable", headers={
-        "Tus-Resumable": "1.0.0", "Upload-Length": "1",
-        "Upload-Metadata": _meta(bucketName="documents", objectName=key)})
+    r = alice.client.post(
+        "/storage/v1/upload/resumable",
+        headers={
+            "Tus-Resumable": "1.0.0",
+            "Upload-Length": "1",
+            "Upload-Metadata": _meta(bucketName="documents", objectName=key),
+        },
+    )
     assert r.status_code == 409 and r.json()["code"] == "KeyAlreadyExists"

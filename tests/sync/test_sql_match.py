@@ -11,14 +11,16 @@ from tests.sync.helpers import SqlUser, chunks_change, document_change, new_id, 
 Users = Callable[[], SqlUser]
 
 
-def _load(user: SqlUser, vectors: np.ndarray, per_doc: int, scope: str = "default",
-          device: str = "A") -> list[str]:
+def _load(
+    user: SqlUser, vectors: np.ndarray, per_doc: int, scope: str = "default", device: str = "A"
+) -> list[str]:
     ids: list[str] = []
     for start in range(0, len(vectors), per_doc):
         doc = new_id()
-        block = vectors[start:start + per_doc]
-        change = chunks_change(doc, 10, device, [f"text {start + i}" for i in range(len(block))],
-                               block)
+        block = vectors[start : start + per_doc]
+        change = chunks_change(
+            doc, 10, device, [f"text {start + i}" for i in range(len(block))], block
+        )
         user.push([change, document_change(doc, 10, device, scope=scope)])
         ids.extend(c["id"] for c in change["chunks"])
     return ids
@@ -41,8 +43,12 @@ def test_filters_scope_deleted_and_superseded_versions(sql_users: Users) -> None
     alice = sql_users()
     target = unit_vectors(1, seed=1)[0]
     doc = new_id()
-    alice.push([chunks_change(doc, 10, "A", ["old"], target[None, :]),
-                document_change(doc, 10, "A", scope="work")])
+    alice.push(
+        [
+            chunks_change(doc, 10, "A", ["old"], target[None, :]),
+            document_change(doc, 10, "A", scope="work"),
+        ]
+    )
     assert [r[1] for r in alice.match(target, 5)] == [doc]
     assert alice.match(target, 5, scope="home") == []
     assert [r[1] for r in alice.match(target, 5, scope="work")] == [doc]

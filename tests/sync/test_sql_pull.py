@@ -108,14 +108,21 @@ def test_out_of_order_commit_is_never_skipped(
     assert alice.pull(cursor)["changes"] == []
 
 
-@settings(max_examples=12, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(commit_order=st.permutations(range(4)),
-       pull_after=st.lists(st.booleans(), min_size=4, max_size=4),
-       page=st.integers(min_value=1, max_value=3))
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    commit_order=st.permutations(range(4)),
+    pull_after=st.lists(st.booleans(), min_size=4, max_size=4),
+    page=st.integers(min_value=1, max_value=3),
+)
 def test_any_commit_order_delivers_every_row_exactly_once(
-    sql_users: Users, pg_cluster: PgCluster, pg_database: str,
-    commit_order: list[int], pull_after: list[bool], page: int,
+    sql_users: Users,
+    pg_cluster: PgCluster,
+    pg_database: str,
+    commit_order: list[int],
+    pull_after: list[bool],
+    page: int,
 ) -> None:
     """Four transactions write in order 0..3 and commit in ``commit_order``; pulls happen
     between commits. Everything pulled, in the end, is every row exactly once."""
@@ -131,14 +138,18 @@ def test_any_commit_order_delivers_every_row_exactly_once(
         delivered.extend(r["id"] for r in rows)
 
     with ExitStack() as stack:
-        alice = SqlUser(stack.enter_context(
-            pg_cluster.connect(pg_database, "authenticator", autocommit=True)), user_id)
-        conns = [stack.enter_context(pg_cluster.connect(pg_database, "authenticator"))
-                 for _ in docs]
+        alice = SqlUser(
+            stack.enter_context(pg_cluster.connect(pg_database, "authenticator", autocommit=True)),
+            user_id,
+        )
+        conns = [
+            stack.enter_context(pg_cluster.connect(pg_database, "authenticator")) for _ in docs
+        ]
         for conn, doc in zip(conns, docs, strict=True):
             conn.execute("set role authenticated")
-            conn.execute("select set_config('request.jwt.claims', %s, false)",
-                         (json.dumps(_claims(alice)),))
+            conn.execute(
+                "select set_config('request.jwt.claims', %s, false)", (json.dumps(_claims(alice)),)
+            )
             conn.execute("select public.sync_push(%s)", (Jsonb([document_change(doc, 1, "A")]),))
         for step, index in enumerate(commit_order):
             conns[index].commit()
