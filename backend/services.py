@@ -15,11 +15,22 @@ from typing import Any
 
 from backend import __version__
 from backend.components import Component, ComponentState
+from backend.embed.manifest import find_manifest
+from backend.embed.service import EmbedConfig, EmbeddingService
+from backend.embed.tokenizer import load_tokenizer
 from backend.events import EventBus
+from backend.ingest.blobs import BlobStore
+from backend.ingest.chunker import Chunker
+from backend.ingest.chunking import ChunkingConfig, HFSpanTokenizer
+from backend.ingest.extract import ExtractionWorker
+from backend.ingest.limits import ExtractLimits
+from backend.ingest.service import IngestService
 from backend.metrics import Metrics
+from backend.resources import default_models_dir
 from backend.settings import Settings
 from backend.store import Store
 from backend.store.counts import table_counts
+from backend.watch.service import WatchService
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +43,27 @@ class Services:
         self.metrics = Metrics()
         self.metrics.info.labels(__version__).set(1)
         self.store = Store(settings.data_dir)
-        self._components: list[Component] = [self.store]
+        self.models_dir = settings.models_dir or default_models_dir()
+        self.embedding = EmbeddingService(
+            EmbedConfig(models_dir=self.models_dir, model_id=settings.model_id, threads=settings.embed_threads or None)
+        )
+        limits = ExtractLimits(max_file_bytes=settings.max_upload_bytes, timeout_seconds=settings.extract_timeout_s)
+        chunker = Chunker(
+            self._span_tokenizer,
+            ChunkingConfig(target_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens),
+        )
+        self.ingest = IngestService(
+            self.store, self.events, self.embedding, ExtractionWorker(limits), chunker,
+            BlobStore(settings.data_dir / "blobs"), data_dir=settings.data_dir,
+            max_file_bytes=settings.max_upload_bytes, max_queued=settings.max_queued_jobs,
+        )  # fmt: skip
+        self.watcher = WatchService(self.store, self.ingest, self.events, data_dir=settings.data_dir)
+        self._components: list[Component] = [self.store, self.embedding, self.ingest, self.watcher]
         self._started: list[Component] = []
+
+    def _span_tokenizer(self) -> HFSpanTokenizer:
+        manifest = find_manifest(self.models_dir, self.settings.model_id)
+        return HFSpanTokenizer(load_tokenizer(manifest, manifest.dir_in(self.models_dir)))
 
     def start(self) -> None:
         """Start every component; on failure stop what was started and re-raise."""

@@ -148,6 +148,22 @@ class Settings:
         "onnxruntime intra-op threads for embedding; 0 means the number of physical cores.",
         _non_negative_int,
     )
+    chunk_tokens: int = _setting(
+        200, "Target chunk size in model tokens (the model reads at most 256).", _positive_int
+    )
+    chunk_overlap_tokens: int = _setting(
+        30, "Tokens shared by consecutive chunks of a document (~15 % of the target).",
+        _non_negative_int,
+    )
+    extract_timeout_s: float = _setting(
+        120.0, "Wall-clock limit for extracting one file; a file over it is recorded as failed.",
+        _positive_float,
+    )
+    max_queued_jobs: int = _setting(
+        50_000,
+        "Backpressure: when this many jobs are queued, new uploads get 429 with Retry-After.",
+        _positive_int,
+    )
     shutdown_grace_s: float = _setting(
         1.0,
         "Seconds open connections (e.g. event streams) get to finish at shutdown.",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -58,6 +59,10 @@ class Store:
     def write(self, fn: WriteFn[T], timeout: float | None = None) -> T:
         """Run ``fn(conn)`` in a write transaction and return its result once committed."""
         return self._writer.run(fn, timeout)
+
+    def submit(self, fn: WriteFn[T]) -> Future[T]:
+        """Queue ``fn`` without waiting; the future resolves once committed."""
+        return self._writer.submit(fn)
 
     async def write_async(self, fn: WriteFn[T]) -> T:
         """As :meth:`write`, awaiting the commit without blocking the event loop."""

@@ -60,20 +60,22 @@ def read_source(path: Path, limits: ExtractLimits) -> bytes | ExtractedDocument:
         raise SourceUnreadable(
             f"cannot open file: {exc.strerror or exc}", detail={"path": str(path)}
         ) from exc
-    with os.fdopen(fd, "rb") as handle:
-        try:
-            info = os.fstat(handle.fileno())
-            if stat.S_ISDIR(info.st_mode):
-                raise SourceGone("path is now a directory", detail={"path": str(path)})
-            if not stat.S_ISREG(info.st_mode):
-                return not_ok(mime, "unsupported", "not a regular file")
-            if info.st_size > limits.max_file_bytes:
-                return _too_large(info.st_size, limits, mime)
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise SourceGone("path is now a directory", detail={"path": str(path)})
+        if not stat.S_ISREG(info.st_mode):
+            return not_ok(mime, "unsupported", "not a regular file")
+        if info.st_size > limits.max_file_bytes:
+            return _too_large(info.st_size, limits, mime)
+        with os.fdopen(fd, "rb", closefd=False) as handle:
             data = handle.read(limits.max_file_bytes + 1)
-        except OSError as exc:
-            raise SourceUnreadable(
-                f"cannot read file: {exc.strerror or exc}", detail={"path": str(path)}
-            ) from exc
+    except OSError as exc:
+        raise SourceUnreadable(
+            f"cannot read file: {exc.strerror or exc}", detail={"path": str(path)}
+        ) from exc
+    finally:
+        os.close(fd)
     if len(data) > limits.max_file_bytes:  # grew after fstat
         return _too_large(len(data), limits, mime)
     return data

@@ -37,6 +37,7 @@ _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _CELL_TAGS = frozenset({"td", "th"})
 _SPACES = re.compile(r"\s+")
 _AROUND_NEWLINE = re.compile(r"[ \t]*\n[ \t]*")
+_INLINE_SPACES = re.compile(r"[^\S\n]{2,}")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_:.-]+)""", re.I)
 
 
@@ -76,7 +77,7 @@ class _VisibleText(HTMLParser):
         self.parts = []
         if self.kind == "code":
             return raw.strip("\n")
-        return _AROUND_NEWLINE.sub("\n", raw).strip()
+        return _AROUND_NEWLINE.sub("\n", _INLINE_SPACES.sub(" ", raw)).strip()
 
     def flush(self, next_kind: BlockKind = "paragraph") -> None:
         text = self._block_text()

@@ -112,10 +112,17 @@ CREATE TABLE vector_indexes (
     created_at REAL NOT NULL
 ) WITHOUT ROWID;
 
--- Coarse vector index for the default model: binary-quantised copies of the float vectors.
+-- Coarse vector index for the default model: binary-quantised (sign bit per dimension) copies
+-- of the float vectors, plus metadata mirrored from the chunk's document so KNN queries filter
+-- inside the scan (backend/store/vectors.py writes them; sqlite-vec metadata cannot be NULL):
+-- scope = documents.scope, mime = coalesce(documents.mime, ''), modified_at =
+-- coalesce(documents.mtime_ns / 1e9, documents.updated_at).
 CREATE VIRTUAL TABLE vec_chunks_1 USING vec0(
-    chunk_id  INTEGER PRIMARY KEY,
-    embedding bit[384]
+    chunk_id    INTEGER PRIMARY KEY,
+    embedding   bit[384],
+    scope       TEXT,
+    mime        TEXT,
+    modified_at FLOAT
 );
 INSERT INTO vector_indexes(model_id, table_name, dim, state, created_at)
     VALUES ('all-MiniLM-L6-v2-int8', 'vec_chunks_1', 384, 'ready', unixepoch('subsec'));

@@ -1,0 +1,216 @@
+"""Documents: add (upload or local path), list, read, content, chunks, delete, reindex."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, delete, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.response import File
+
+from backend.api.uploads import parse_upload
+from backend.errors import BadRequest, NotFound, PayloadTooLarge, ValidationFailed
+from backend.ingest.service import check_scope, check_tags
+from backend.services import Services
+from backend.store import chunks as chunk_repo
+from backend.store import documents as doc_repo
+
+MAX_PAGE = 500
+
+
+class PathRequest(msgspec.Struct, forbid_unknown_fields=True):
+    path: str
+    scope: str | None = None
+    tags: list[str] = []
+
+
+def _decode(raw: bytes, type_: type[Any]) -> Any:
+    try:
+        return msgspec.json.decode(raw, type=type_)
+    except msgspec.ValidationError as exc:
+        raise ValidationFailed(f"invalid request body: {exc}") from exc
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"malformed JSON: {exc}") from exc
+
+
+@post(
+    "/v1/documents",
+    status_code=202,
+    summary="Add a document: multipart upload (file, scope, tags) or JSON {path, scope, tags}",
+    tags=["documents"],
+    request_max_body_size=None,
+)
+async def add_document(
+    request: Request[Any, Any, Any], services: NamedDependency[Services]
+) -> dict[str, Any]:
+    settings = services.settings
+    ctype = request.headers.get("content-type", "")
+    length = request.headers.get("content-length")
+    if ctype.split(";")[0].strip().lower() == "application/json":
+        if length is not None and length.isdigit() and int(length) > settings.max_body_bytes:
+            raise PayloadTooLarge(f"request body over {settings.max_body_bytes} bytes")
+        body = bytearray()
+        async for part in request.stream():
+            body.extend(part)
+            if len(body) > settings.max_body_bytes:
+                raise PayloadTooLarge(f"request body over {settings.max_body_bytes} bytes")
+        req = _decode(bytes(body), PathRequest)
+        doc, job = await _in_thread(
+            services.ingest.add_path, req.path, check_scope(req.scope), check_tags(req.tags)
+        )
+        return {"document": doc.to_dict(), "job_id": job.id}
+    if (
+        length is not None
+        and length.isdigit()
+        and int(length) > settings.max_upload_bytes + 1024 * 1024
+    ):
+        raise PayloadTooLarge(
+            f"upload over the limit of {settings.max_upload_bytes} bytes",
+            detail={"limit": settings.max_upload_bytes},
+        )
+    upload = await parse_upload(
+        request.stream(), ctype, services.ingest.blobs, settings.max_upload_bytes
+    )
+    scope = check_scope((upload.fields.get("scope") or [None])[0])
+    tags = check_tags(
+        [t for raw in upload.fields.get("tags", []) for t in raw.split(",") if t.strip()]
+    )
+    doc, job = await _in_thread(
+        services.ingest.add_upload, upload.blob_key, upload.size, upload.filename, scope, tags
+    )
+    return {"document": doc.to_dict(), "job_id": job.id}
+
+
+async def _in_thread(fn: Any, *args: Any) -> Any:
+    import anyio.to_thread
+
+    return await anyio.to_thread.run_sync(lambda: fn(*args))
+
+
+@get(
+    "/v1/documents",
+    summary="List documents (newest first, cursor-paginated)",
+    tags=["documents"],
+    sync_to_thread=True,
+)
+def list_documents(
+    services: NamedDependency[Services],
+    doc_scope: Annotated[str | None, QueryParameter(name="scope")] = None,
+    tag: FromQuery[str | None] = None,
+    status: FromQuery[str | None] = None,
+    folder_id: FromQuery[int | None] = None,
+    source: FromQuery[str | None] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
+    cursor: FromQuery[str | None] = None,
+) -> dict[str, Any]:
+    if status is not None and status not in doc_repo.STATUSES:
+        raise ValidationFailed(
+            f"unknown status {status!r}", detail={"allowed": list(doc_repo.STATUSES)}
+        )
+    if source is not None and source not in doc_repo.SOURCES:
+        raise ValidationFailed(
+            f"unknown source {source!r}", detail={"allowed": list(doc_repo.SOURCES)}
+        )
+    query = doc_repo.ListQuery(doc_scope, tag, status, folder_id, source, limit, cursor)
+    with services.store.read() as conn:
+        try:
+            docs, next_cursor = doc_repo.list_documents(conn, query)
+        except ValueError as exc:
+            raise ValidationFailed(str(exc), detail={"field": "cursor"}) from exc
+    return {"items": [d.to_dict() for d in docs], "next_cursor": next_cursor}
+
+
+def _get_doc(services: Services, doc_id: FromPath[str]) -> doc_repo.Document:
+    with services.store.read() as conn:
+        doc = doc_repo.get(conn, doc_id)
+    if doc is None:
+        raise NotFound(f"no document {doc_id}", detail={"document_id": doc_id})
+    return doc
+
+
+@get("/v1/documents/{doc_id:str}", summary="One document", tags=["documents"], sync_to_thread=True)
+def get_document(services: NamedDependency[Services], doc_id: FromPath[str]) -> dict[str, Any]:
+    return _get_doc(services, doc_id).to_dict()
+
+
+@get(
+    "/v1/documents/{doc_id:str}/content",
+    summary="The document's original bytes",
+    tags=["documents"],
+    sync_to_thread=True,
+)
+def get_content(services: NamedDependency[Services], doc_id: FromPath[str]) -> File:
+    doc = _get_doc(services, doc_id)
+    path = services.ingest.blobs.path_of(doc.blob_key) if doc.blob_key else Path(doc.path or "")
+    if (not doc.path and not doc.blob_key) or not path.is_file():
+        raise NotFound(
+            "the document's file is no longer available",
+            detail={"document_id": doc_id, "path": doc.path},
+        )
+    return File(
+        path=path,
+        filename=doc.filename,
+        media_type=doc.mime or "application/octet-stream",
+        content_disposition_type="attachment",
+    )
+
+
+@get(
+    "/v1/documents/{doc_id:str}/chunks",
+    summary="The document's chunks in order",
+    tags=["documents"],
+    sync_to_thread=True,
+)
+def get_chunks(
+    services: NamedDependency[Services],
+    doc_id: FromPath[str],
+    offset: Annotated[int, QueryParameter(ge=0)] = 0,
+    limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 100,
+) -> dict[str, Any]:
+    doc = _get_doc(services, doc_id)
+    with services.store.read() as conn:
+        items = chunk_repo.list_chunks(conn, doc_id, offset=offset, limit=limit)
+    nxt = offset + len(items) if offset + len(items) < doc.chunk_count else None
+    return {"document_id": doc_id, "total": doc.chunk_count, "items": items, "next_offset": nxt}
+
+
+@delete(
+    "/v1/documents/{doc_id:str}",
+    summary="Delete a document and its chunks/vectors",
+    tags=["documents"],
+    status_code=200,
+    sync_to_thread=True,
+)
+def delete_document(services: NamedDependency[Services], doc_id: FromPath[str]) -> dict[str, Any]:
+    doc = services.ingest.delete(doc_id)
+    return {"deleted": doc.id}
+
+
+@post(
+    "/v1/documents/{doc_id:str}/reindex",
+    summary="Re-extract and re-index a document",
+    tags=["documents"],
+    status_code=202,
+    sync_to_thread=True,
+)
+def reindex_document(services: NamedDependency[Services], doc_id: FromPath[str]) -> dict[str, Any]:
+    job = services.ingest.reindex(doc_id)
+    return {"document_id": doc_id, "job_id": job.id}
+
+
+def _response(status: int, body: dict[str, Any]) -> Response[dict[str, Any]]:
+    return Response(body, status_code=status)
+
+
+ROUTES = [
+    add_document,
+    list_documents,
+    get_document,
+    get_content,
+    get_chunks,
+    delete_document,
+    reindex_document,
+]

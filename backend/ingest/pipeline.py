@@ -1,0 +1,334 @@
+"""The ingest pipeline for one document: source → hash → extract → chunk → embed → store.
+
+Stages and the durable document status they leave behind::
+
+    queued ─▶ extracted ─▶ chunked ─▶ embedded        (failed | unsupported | no_text + reason)
+
+Only the last step writes chunks, and it writes them together with their FTS rows, their
+vectors, the document row and the index generation in ONE transaction, so search never sees
+a half-indexed document and a crash at any point leaves either the old or the new version.
+
+Work avoided: a file whose sha256 equals the indexed content is not re-extracted (editors
+and cloud-sync clients touch mtimes without changing bytes); chunk vectors are looked up by
+chunk-text hash before embedding, so an edit re-embeds only the chunks whose text changed.
+When the embedding model is not available the chunks are still stored (keyword search works)
+and an ``embed_missing`` job fills the vectors in once the model is ready.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import apsw
+import numpy as np
+import numpy.typing as npt
+
+from backend.errors import SidecarError, Unavailable
+from backend.events import EventBus
+from backend.ingest.blobs import BlobStore
+from backend.ingest.chunker import Chunker
+from backend.ingest.extract import ExtractedDocument, SourceGone, SourceUnreadable
+from backend.store import Store, jobs
+from backend.store import chunks as chunk_repo
+from backend.store import documents as doc_repo
+from backend.store import vectors as vector_repo
+from backend.store.chunks import NewChunk
+from backend.store.documents import Document
+
+log = logging.getLogger("docsidecar.ingest")
+
+HASH_CHUNK = 1024 * 1024
+WAITING_FOR_MODEL = "indexed for keyword search; waiting for the embedding model"
+
+
+class JobCancelled(Exception):
+    """The job was cancelled while it ran; nothing it did is committed."""
+
+
+class Transient(Unavailable):
+    """A failure worth retrying later (file locked, model loading, disk busy)."""
+
+    code = "transient"
+
+
+class WaitForModel(Unavailable):
+    """The job cannot run until the embedding model is ready (no attempt is counted)."""
+
+    code = "waiting_for_model"
+
+    def __init__(self, message: str, *, retry_after: float = 5.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Extractor(Protocol):
+    def extract(self, path: Path, *, name: str | None = None) -> ExtractedDocument: ...
+
+
+class EmbedderSource(Protocol):
+    """Where the pipeline gets the ready embedder (raises ``Unavailable`` while it is not)."""
+
+    @property
+    def embedder(self) -> Any: ...
+
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def state(self) -> str: ...
+
+
+@dataclass
+class JobContext:
+    """What a running job can ask of its worker: cancellation and progress reporting."""
+
+    job: jobs.Job
+    cancelled: Callable[[], bool]
+    progress: Callable[[str, int, int, int], None]  # stage, done, total, bytes
+
+    def check(self) -> None:
+        if self.cancelled():
+            raise JobCancelled
+
+
+def file_sha256(path: Path) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as fh:
+        while data := fh.read(HASH_CHUNK):
+            digest.update(data)
+            size += len(data)
+    return digest.hexdigest(), size
+
+
+class IngestPipeline:
+    def __init__(
+        self,
+        store: Store,
+        blobs: BlobStore,
+        extractor: Extractor,
+        chunker: Chunker,
+        embedding: EmbedderSource,
+        events: EventBus,
+    ) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.extractor = extractor
+        self.chunker = chunker
+        self.embedding = embedding
+        self.events = events
+
+    # -- entry point for "ingest" jobs ------------------------------------------------------
+    def run(self, ctx: JobContext) -> None:
+        doc_id = ctx.job.document_id
+        if doc_id is None:
+            return
+        with self.store.read() as conn:
+            doc = doc_repo.get(conn, doc_id)
+        if doc is None:
+            return  # deleted while queued
+        if self.embedding.state in {"idle", "starting"}:
+            raise WaitForModel("the embedding model is still loading")
+        source = self._source_path(doc)
+        try:
+            sha, size = file_sha256(source)
+            mtime_ns = source.stat().st_mtime_ns
+        except FileNotFoundError:
+            self._source_gone(doc)
+            return
+        except OSError as exc:
+            raise Transient(f"cannot read {source}: {exc}") from exc
+        ctx.progress("hashing", 0, 0, size)
+        if sha == doc.indexed_sha256 and doc.status in doc_repo.INDEXED_STATUSES:
+            self.store.write(
+                lambda c: doc_repo.update(c, doc.id, sync=False, size=size, mtime_ns=mtime_ns)
+            )
+            log.info("unchanged content, nothing to do", extra={"document_id": doc.id})
+            return
+        ctx.check()
+        extracted = self._extract(doc, source)
+        self.store.write(
+            lambda c: doc_repo.update(
+                c, doc.id, sync=False, sha256=sha, size=size, mtime_ns=mtime_ns
+            )
+        )
+        if not extracted.ok:
+            self._not_indexable(doc, extracted)
+            return
+        title = extracted.title or doc.filename
+        self.store.write(
+            lambda c: doc_repo.set_status(
+                c, doc.id, "extracted", None, title=title, mime=extracted.mime
+            )
+        )
+        ctx.check()
+        new_chunks = self.chunker.chunk(extracted)
+        if not new_chunks:
+            self._not_indexable(
+                doc,
+                ExtractedDocument(mime=extracted.mime, status="no_text", reason="no text to index"),
+            )
+            return
+        self.store.write(
+            lambda c: doc_repo.set_status(c, doc.id, "chunked", None, chunk_count=len(new_chunks))
+        )
+        ctx.progress("embedding", 0, len(new_chunks), size)
+        vectors, model_id = self._vectors_for(new_chunks, ctx, size)
+        ctx.check()
+        self.store.write(lambda c: self._commit(c, doc.id, new_chunks, vectors, model_id, sha))
+        ctx.progress("done", len(new_chunks), len(new_chunks), size)
+        kind = "document.updated" if doc.indexed_sha256 else "document.added"
+        self.events.publish(
+            kind, {"document_id": doc.id, "chunks": len(new_chunks), "scope": doc.scope}
+        )
+
+    # -- stages -------------------------------------------------------------------------
+    def _source_path(self, doc: Document) -> Path:
+        if doc.blob_key:
+            return self.blobs.path_of(doc.blob_key)
+        if doc.path:
+            return Path(doc.path)
+        raise SidecarError(f"document {doc.id} has neither a stored copy nor a path")
+
+    def _extract(self, doc: Document, source: Path) -> ExtractedDocument:
+        try:
+            return self.extractor.extract(source, name=doc.filename)
+        except SourceGone:
+            raise
+        except SourceUnreadable as exc:
+            raise Transient(exc.message) from exc
+
+    def _vectors_for(
+        self, new_chunks: list[NewChunk], ctx: JobContext, size: int
+    ) -> tuple[dict[str, npt.NDArray[np.float32]], str | None]:
+        """Vectors by chunk hash: reused where stored, embedded where not. ({}, None) if no model."""
+        try:
+            embedder = self.embedding.embedder
+        except Unavailable:
+            return {}, None
+        model_id = embedder.model_id
+        with self.store.read() as conn:
+            known = chunk_repo.vectors_by_sha(conn, model_id, (c.sha256 for c in new_chunks))
+        vectors = {sha: np.frombuffer(blob, dtype=np.float32) for sha, blob in known.items()}
+        todo: dict[str, str] = {}
+        for c in new_chunks:
+            if c.sha256 not in vectors:
+                todo.setdefault(c.sha256, c.text)
+        reused = len(new_chunks) - len(todo)
+
+        def on_progress(done: int, _total: int) -> None:
+            ctx.progress("embedding", reused + done, len(new_chunks), size)
+            ctx.check()
+
+        if todo:
+            try:
+                embedded = embedder.embed(list(todo.values()), on_progress=on_progress)
+            except Unavailable:
+                return {}, None
+            for sha, vec in zip(todo, embedded, strict=True):
+                vectors[sha] = vec
+        return vectors, model_id
+
+    def _commit(
+        self,
+        conn: apsw.Connection,
+        doc_id: str,
+        new_chunks: list[NewChunk],
+        vectors: dict[str, npt.NDArray[np.float32]],
+        model_id: str | None,
+        sha: str,
+    ) -> None:
+        doc = doc_repo.get(conn, doc_id)
+        if doc is None:
+            return  # deleted while we worked
+        replace_chunks(conn, doc, new_chunks, vectors, model_id)
+        status, reason = ("embedded", None) if model_id else ("chunked", WAITING_FOR_MODEL)
+        doc_repo.update(
+            conn, doc_id, status=status, status_reason=reason, indexed_sha256=sha,
+            chunk_count=len(new_chunks), version=doc.version + 1,
+        )  # fmt: skip
+        if model_id is None:
+            ensure_embed_missing_job(conn)
+
+    def _not_indexable(self, doc: Document, extracted: ExtractedDocument) -> None:
+        def write(conn: apsw.Connection) -> None:
+            current = doc_repo.get(conn, doc.id)
+            if current is None:
+                return
+            if current.chunk_count:
+                remove_chunks(conn, doc.id)
+            doc_repo.set_status(
+                conn, doc.id, extracted.status, extracted.reason, mime=extracted.mime,
+                chunk_count=0, indexed_sha256=None,
+            )  # fmt: skip
+
+        self.store.write(write)
+        self.events.publish(
+            "document.failed" if extracted.status == "failed" else "document.skipped",
+            {"document_id": doc.id, "status": extracted.status, "reason": extracted.reason},
+        )
+
+    def _source_gone(self, doc: Document) -> None:
+        """The file vanished before we read it: folder documents go, others record why."""
+        if doc.source == "folder":
+            self.store.write(lambda c: delete_document(c, doc.id))
+            self.events.publish(
+                "document.removed", {"document_id": doc.id, "reason": "file deleted"}
+            )
+            return
+        self.store.write(
+            lambda c: doc_repo.set_status(c, doc.id, "failed", "file not found (moved or deleted?)")
+        )
+        self.events.publish("document.failed", {"document_id": doc.id, "reason": "file not found"})
+
+
+# -- transaction helpers shared with the API, the watcher and the embed_missing job --------
+def replace_chunks(
+    conn: apsw.Connection,
+    doc: Document,
+    new_chunks: list[NewChunk],
+    vectors: dict[str, npt.NDArray[np.float32]],
+    model_id: str | None,
+) -> list[int]:
+    """Swap a document's chunks, FTS rows and vectors in the caller's transaction."""
+    remove_chunks(conn, doc.id)
+    ids = chunk_repo.insert_chunks(conn, doc.id, new_chunks)
+    if model_id is not None:
+        rows = [
+            (cid, vectors[c.sha256])
+            for cid, c in zip(ids, new_chunks, strict=True)
+            if c.sha256 in vectors
+        ]
+        vector_repo.put_vectors(conn, model_id, rows)
+    vector_repo.bump_generation(conn)
+    return ids
+
+
+def remove_chunks(conn: apsw.Connection, doc_id: str) -> None:
+    old = chunk_repo.chunk_ids_of(conn, doc_id)
+    if old:
+        vector_repo.delete_chunks(conn, old)
+        chunk_repo.delete_chunks_of(conn, doc_id)
+        vector_repo.bump_generation(conn)
+
+
+def delete_document(conn: apsw.Connection, doc_id: str) -> Document | None:
+    remove_chunks(conn, doc_id)
+    return doc_repo.delete(conn, doc_id)
+
+
+def ensure_embed_missing_job(conn: apsw.Connection) -> None:
+    row = conn.execute(
+        "SELECT 1 FROM jobs WHERE kind = 'embed_missing' AND state IN ('queued', 'running')"
+    ).fetchone()
+    if row is None:
+        jobs.enqueue(conn, "embed_missing", priority=-1, max_attempts=1_000_000)
+
+
+def now() -> float:
+    return time.time()

@@ -1,0 +1,314 @@
+"""IngestService: the library API the HTTP handlers, the watcher and the CLI share.
+
+Owns the blob store, the extraction child process, the chunker, the pipeline and the job
+worker. Adding a document is one write transaction (document row + outbox row + job row), so
+an acknowledged upload or path is never lost; the work itself happens on the worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import apsw
+import numpy as np
+
+from backend.components import ComponentState, StatusCell
+from backend.errors import Conflict, NotFound, TooManyRequests, Unavailable, ValidationFailed
+from backend.events import EventBus
+from backend.ingest.blobs import BlobStore
+from backend.ingest.chunker import Chunker
+from backend.ingest.names import safe_filename
+from backend.ingest.pipeline import (
+    EmbedderSource,
+    Extractor,
+    IngestPipeline,
+    JobContext,
+    WaitForModel,
+    delete_document,
+    ensure_embed_missing_job,
+)
+from backend.ingest.worker import JobWorker
+from backend.store import Store, jobs
+from backend.store import documents as doc_repo
+from backend.store import embedding_gaps
+from backend.store.documents import Document
+
+log = logging.getLogger("docsidecar.ingest")
+
+EMBED_BATCH = 256
+MAX_SCOPE_LEN = 200
+MAX_TAGS = 64
+MAX_TAG_LEN = 100
+
+
+def check_scope(scope: str | None) -> str:
+    value = (scope or "default").strip()
+    if not value or len(value) > MAX_SCOPE_LEN or "\x00" in value:
+        raise ValidationFailed(
+            f"scope must be 1..{MAX_SCOPE_LEN} characters without NUL", detail={"field": "scope"}
+        )
+    return value
+
+
+def check_tags(tags: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+    out = []
+    for tag in tags or ():
+        t = tag.strip()
+        if not t or len(t) > MAX_TAG_LEN or "\x00" in t:
+            raise ValidationFailed(
+                f"each tag must be 1..{MAX_TAG_LEN} characters without NUL",
+                detail={"field": "tags"},
+            )
+        out.append(t)
+    if len(set(out)) > MAX_TAGS:
+        raise ValidationFailed(f"at most {MAX_TAGS} tags", detail={"field": "tags"})
+    return tuple(sorted(set(out)))
+
+
+class IngestService:
+    name = "ingest"
+
+    def __init__(
+        self,
+        store: Store,
+        events: EventBus,
+        embedding: EmbedderSource,
+        extractor: Extractor,
+        chunker: Chunker,
+        blobs: BlobStore,
+        *,
+        data_dir: Path,
+        max_file_bytes: int,
+        max_queued: int,
+    ) -> None:
+        self.store = store
+        self.events = events
+        self.embedding = embedding
+        self.extractor = extractor
+        self.blobs = blobs
+        self.data_dir = data_dir
+        self.max_file_bytes = max_file_bytes
+        self.max_queued = max_queued
+        self.pipeline = IngestPipeline(store, blobs, extractor, chunker, embedding, events)
+        self.worker = JobWorker(
+            store, events, {"ingest": self.pipeline.run, "embed_missing": self._embed_missing}
+        )
+        self.status = StatusCell()
+
+    def start(self) -> None:
+        removed = self.blobs.clean_temp()
+        if removed:
+            log.info("removed %d partial upload(s) left by a crash", removed)
+        self.worker.start()
+        self.status.set(ComponentState.READY, {"paused": self.worker.paused})
+
+    def stop(self) -> None:
+        self.worker.stop()
+        stop = getattr(self.extractor, "stop", None)
+        if stop is not None:
+            stop()
+        self.status.set(ComponentState.STOPPED)
+
+    # -- adding documents ------------------------------------------------------------------
+    def _check_backpressure(self) -> None:
+        with self.store.read() as conn:
+            queued = jobs.counts_by_state(conn).get("queued", 0)
+        if queued >= self.max_queued:
+            raise TooManyRequests(
+                f"the ingest queue holds {queued} jobs (limit {self.max_queued}); retry later",
+                detail={"queued": queued, "limit": self.max_queued},
+                headers={"Retry-After": "5"},
+            )
+
+    def add_upload(
+        self, blob_key: str, size: int, filename: str, scope: str, tags: tuple[str, ...]
+    ) -> tuple[Document, jobs.Job]:
+        """Register an uploaded file (already in the blob store) and queue its ingest."""
+        self._check_backpressure()
+        name = safe_filename(filename or "upload")
+
+        def write(conn: apsw.Connection) -> tuple[Document, jobs.Job]:
+            doc = doc_repo.insert(
+                conn, doc_id=doc_repo.new_id(), scope=scope, source="upload", filename=name,
+                size=size, sha256=blob_key, blob_key=blob_key, tags=tags,
+            )  # fmt: skip
+            return doc, jobs.enqueue(conn, "ingest", document_id=doc.id)
+
+        return self._added(self.store.write(write))
+
+    def add_path(
+        self, raw_path: str, scope: str, tags: tuple[str, ...]
+    ) -> tuple[Document, jobs.Job]:
+        """Index a local file in place (referenced, not copied)."""
+        self._check_backpressure()
+        path = self.check_local_file(raw_path)
+
+        def write(conn: apsw.Connection) -> tuple[Document, jobs.Job]:
+            existing = doc_repo.by_path(conn, str(path))
+            if existing is not None:
+                if existing.source == "folder":
+                    raise Conflict(
+                        "this file is already indexed through a watched folder",
+                        detail={"document_id": existing.id},
+                    )
+                doc_repo.update(conn, existing.id, scope=scope)
+                doc_repo.set_tags(conn, existing.id, tags)
+                return existing, jobs.enqueue(conn, "ingest", document_id=existing.id)
+            st = path.stat()
+            doc = doc_repo.insert(
+                conn, doc_id=doc_repo.new_id(), scope=scope, source="path", filename=path.name,
+                path=str(path), size=st.st_size, mtime_ns=st.st_mtime_ns, tags=tags,
+            )  # fmt: skip
+            return doc, jobs.enqueue(conn, "ingest", document_id=doc.id)
+
+        return self._added(self.store.write(write))
+
+    def _added(self, result: tuple[Document, jobs.Job]) -> tuple[Document, jobs.Job]:
+        doc, job = result
+        self.worker.notify()
+        self.events.publish(
+            "job.queued", {"job_id": job.id, "kind": job.kind, "document_id": doc.id}
+        )
+        return doc, job
+
+    def check_local_file(self, raw_path: str) -> Path:
+        """Resolve a path from a request and refuse what must not be indexed.
+
+        Must be absolute; symlinks are resolved; the target must be an existing regular file
+        (no devices, FIFOs or directories), within the size limit, and outside the data dir
+        (the sidecar never indexes its own database, token or copies).
+        """
+        if not raw_path or "\x00" in raw_path:
+            raise ValidationFailed(
+                "path must be a non-empty string without NUL bytes", detail={"field": "path"}
+            )
+        candidate = Path(raw_path).expanduser()
+        if not candidate.is_absolute():
+            raise ValidationFailed(
+                "path must be absolute", detail={"field": "path", "path": raw_path}
+            )
+        try:
+            resolved = candidate.resolve(strict=True)
+            st = resolved.stat()
+        except FileNotFoundError as exc:
+            raise NotFound(f"no such file: {raw_path}", detail={"path": raw_path}) from exc
+        except OSError as exc:
+            raise ValidationFailed(
+                f"cannot access {raw_path}: {exc.strerror}", detail={"path": raw_path}
+            ) from exc
+        if not stat.S_ISREG(st.st_mode):
+            raise ValidationFailed("path is not a regular file", detail={"path": raw_path})
+        data_dir = self.data_dir.resolve()
+        if resolved == data_dir or data_dir in resolved.parents:
+            raise ValidationFailed(
+                "files inside the sidecar's data dir cannot be indexed", detail={"path": raw_path}
+            )
+        if st.st_size > self.max_file_bytes:
+            raise ValidationFailed(
+                f"file is {st.st_size} bytes, over the limit of {self.max_file_bytes}",
+                detail={"path": raw_path, "size": st.st_size, "limit": self.max_file_bytes},
+            )
+        if not os.access(resolved, os.R_OK):
+            raise ValidationFailed("file is not readable", detail={"path": raw_path})
+        return resolved
+
+    # -- other operations --------------------------------------------------------------------
+    def delete(self, doc_id: str) -> Document:
+        doc = self.store.write(lambda c: delete_document(c, doc_id))
+        if doc is None:
+            raise NotFound(f"no document {doc_id}", detail={"document_id": doc_id})
+        if doc.blob_key:
+            self._drop_blob_if_unused(doc.blob_key)
+        self.events.publish("document.removed", {"document_id": doc_id, "reason": "deleted"})
+        return doc
+
+    def _drop_blob_if_unused(self, key: str) -> None:
+        with self.store.read() as conn:
+            used = conn.execute(
+                "SELECT 1 FROM documents WHERE blob_key = ? LIMIT 1", (key,)
+            ).fetchone()
+        if used is None:
+            self.blobs.delete(key)
+
+    def reindex(self, doc_id: str) -> jobs.Job:
+        def write(conn: apsw.Connection) -> jobs.Job:
+            if doc_repo.get(conn, doc_id) is None:
+                raise NotFound(f"no document {doc_id}", detail={"document_id": doc_id})
+            conn.execute("UPDATE documents SET indexed_sha256 = NULL WHERE id = ?", (doc_id,))
+            return jobs.active_for_document(conn, doc_id, "ingest") or jobs.enqueue(
+                conn, "ingest", document_id=doc_id
+            )
+
+        job = self.store.write(write)
+        self.worker.notify()
+        return job
+
+    def cancel_job(self, job_id: int) -> jobs.Job:
+        job = self.store.write(lambda c: jobs.cancel(c, job_id))
+        if job is None:
+            raise NotFound(f"no job {job_id}", detail={"job_id": job_id})
+        if job.state == "running":
+            self.worker.cancel_running(job_id)
+        elif job.state != "cancelled":
+            raise Conflict(f"job {job_id} is already {job.state}", detail={"state": job.state})
+        else:
+            self.events.publish("job.cancelled", {"job_id": job_id, "document_id": job.document_id})
+        return job
+
+    def queue_state(self) -> dict[str, Any]:
+        with self.store.read() as conn:
+            counts = jobs.counts_by_state(conn)
+        current = self.worker.current_job
+        return {
+            "paused": self.worker.paused,
+            "queued": counts.get("queued", 0),
+            "running": current.to_dict() if current else None,
+            "limit": self.max_queued,
+        }
+
+    # -- the embed_missing job ----------------------------------------------------------------
+    def _embed_missing(self, ctx: JobContext) -> None:
+        """Give every chunk a vector of the active model (after the model became available)."""
+        try:
+            embedder = self.embedding.embedder
+        except Unavailable as exc:
+            loading = self.embedding.state in {"idle", "starting"}
+            raise WaitForModel(
+                f"waiting for the embedding model: {exc.message}",
+                retry_after=5.0 if loading else 60.0,
+            ) from exc
+        model_id = embedder.model_id
+        done = 0
+        while True:
+            ctx.check()
+            with self.store.read() as conn:
+                rows = embedding_gaps.chunks_without_vectors(conn, model_id, EMBED_BATCH)
+                total = done + embedding_gaps.count_chunks_without_vectors(conn, model_id)
+            if not rows:
+                break
+            vectors = embedder.embed([text for _, text in rows])
+            pairs = [
+                (cid, np.asarray(vec, dtype=np.float32))
+                for (cid, _), vec in zip(rows, vectors, strict=True)
+            ]
+            self.store.write(lambda c: embedding_gaps.put_if_chunks_exist(c, model_id, pairs))
+            done += len(rows)
+            ctx.progress("embedding", done, total, 0)
+        self.store.write(lambda c: _mark_embedded(c, model_id))
+        self.events.publish("index.vectors_complete", {"model_id": model_id, "embedded": done})
+
+
+def _mark_embedded(conn: apsw.Connection, model_id: str) -> None:
+    conn.execute(
+        "UPDATE documents SET status = 'embedded', status_reason = NULL WHERE status = 'chunked' "
+        "AND chunk_count > 0 AND NOT EXISTS (SELECT 1 FROM chunks c LEFT JOIN embeddings e "
+        "ON e.chunk_id = c.id AND e.model_id = ? WHERE c.document_id = documents.id AND e.chunk_id IS NULL)",
+        (model_id,),
+    )
+
+
+__all__ = ["IngestService", "check_scope", "check_tags", "ensure_embed_missing_job"]

@@ -1,0 +1,237 @@
+"""The job worker: one named thread that claims durable jobs and runs their handlers.
+
+Claiming, finishing and retrying are single writes through the store's writer, so every
+state change is durable before the worker acts on it. Handlers get a :class:`JobContext`
+(cancellation + progress); progress goes to the jobs table (throttled) and to the event bus
+with an ETA. ``pause()`` stops claiming new jobs (the running one finishes), persisted in
+``kv`` so a paused ingest stays paused across restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from backend.components import ComponentState, StatusCell
+from backend.errors import SidecarError, Unavailable
+from backend.events import EventBus
+from backend.ingest.pipeline import JobCancelled, JobContext, Transient, WaitForModel
+from backend.store import Store, jobs, kv
+from backend.store import documents as doc_repo
+
+log = logging.getLogger("docsidecar.jobs")
+
+Handler = Callable[[JobContext], None]
+PAUSED_KEY = "ingest.paused"
+PROGRESS_EVERY_S = 0.25
+
+
+@dataclass
+class _Running:
+    job: jobs.Job
+    cancel: threading.Event = field(default_factory=threading.Event)
+    started: float = field(default_factory=time.monotonic)
+    last_event: float = 0.0
+    last_db: float = 0.0
+
+
+class JobWorker:
+    name = "jobs"
+
+    def __init__(
+        self,
+        store: Store,
+        events: EventBus,
+        handlers: dict[str, Handler],
+        *,
+        thread_name: str = "job-worker",
+    ) -> None:
+        self.store = store
+        self.events = events
+        self.handlers = handlers
+        self.thread_name = thread_name
+        self.status = StatusCell()
+        self._wake = threading.Condition()
+        self._stopping = False
+        self._paused = False
+        self._thread: threading.Thread | None = None
+        self._running: _Running | None = None
+        self.outcomes: dict[str, int] = {"done": 0, "failed": 0, "cancelled": 0, "retried": 0}
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        with self.store.read() as conn:
+            self._paused = kv.get(conn, PAUSED_KEY) == "1"
+        recovered = self.store.write(jobs.recover_interrupted)
+        if recovered:
+            log.warning("re-queued %d job(s) interrupted by a restart", recovered)
+        self._thread = threading.Thread(target=self._main, name=self.thread_name)
+        self._thread.start()
+        self.status.set(ComponentState.READY, {"paused": self._paused})
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopping = True
+            if self._running is not None:
+                self._running.cancel.set()
+            self._wake.notify_all()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self.status.set(ComponentState.STOPPED)
+
+    # -- control --------------------------------------------------------------------------
+    def notify(self) -> None:
+        """Wake the worker: a job was enqueued."""
+        with self._wake:
+            self._wake.notify_all()
+
+    def pause(self) -> None:
+        self.store.write(lambda c: kv.put(c, PAUSED_KEY, "1"))
+        with self._wake:
+            self._paused = True
+        self.status.set(ComponentState.READY, {"paused": True})
+        self.events.publish("ingest.paused", {})
+
+    def resume(self) -> None:
+        self.store.write(lambda c: kv.put(c, PAUSED_KEY, "0"))
+        with self._wake:
+            self._paused = False
+            self._wake.notify_all()
+        self.status.set(ComponentState.READY, {"paused": False})
+        self.events.publish("ingest.resumed", {})
+
+    @property
+    def paused(self) -> bool:
+        with self._wake:
+            return self._paused
+
+    def cancel_running(self, job_id: int) -> bool:
+        with self._wake:
+            if self._running is not None and self._running.job.id == job_id:
+                self._running.cancel.set()
+                return True
+        return False
+
+    @property
+    def current_job(self) -> jobs.Job | None:
+        with self._wake:
+            return self._running.job if self._running else None
+
+    # -- the thread -----------------------------------------------------------------------
+    def _main(self) -> None:
+        kinds = tuple(self.handlers)
+        while True:
+            with self._wake:
+                if self._stopping:
+                    return
+                paused = self._paused
+            job = None if paused else self._claim(kinds)
+            if job is None:
+                self._idle(kinds, paused)
+                continue
+            self._execute(job)
+
+    def _claim(self, kinds: tuple[str, ...]) -> jobs.Job | None:
+        try:
+            return self.store.write(lambda c: jobs.claim_next(c, kinds))
+        except SidecarError:
+            log.exception("cannot claim jobs")
+            return None
+
+    def _idle(self, kinds: tuple[str, ...], paused: bool) -> None:
+        timeout = 1.0
+        if not paused:
+            with self.store.read() as conn:
+                due = jobs.next_due_in(conn, kinds)
+            if due is not None:
+                timeout = min(timeout, max(0.01, due))
+        with self._wake:
+            if not self._stopping:
+                self._wake.wait(timeout)
+
+    def _execute(self, job: jobs.Job) -> None:
+        running = _Running(job)
+        with self._wake:
+            self._running = running
+        ctx = JobContext(job, running.cancel.is_set, lambda *a: self._progress(running, *a))
+        self.events.publish(
+            "job.started", {"job_id": job.id, "kind": job.kind, "document_id": job.document_id}
+        )
+        try:
+            self.handlers[job.kind](ctx)
+        except JobCancelled:
+            self._finish(job, "cancelled", None)
+        except WaitForModel as exc:
+            self.store.write(
+                lambda c: jobs.retry_later(
+                    c, job, exc.message, count_attempt=False, delay=exc.retry_after
+                )
+            )
+        except (Transient, Unavailable, OSError) as exc:
+            self._retry(job, str(getattr(exc, "message", exc)))
+        except Exception as exc:  # noqa: BLE001 - recorded on the job and the document
+            log.exception("job %d (%s) failed", job.id, job.kind)
+            self._retry(job, f"{type(exc).__name__}: {exc}")
+        else:
+            self._finish(job, "done", None)
+        finally:
+            with self._wake:
+                self._running = None
+
+    def _retry(self, job: jobs.Job, error: str) -> None:
+        state = self.store.write(lambda c: jobs.retry_later(c, job, error))
+        if state == "failed":
+            self._record_document_failure(job, error)
+            self.outcomes["failed"] += 1
+            self.events.publish(
+                "job.failed",
+                {
+                    "job_id": job.id,
+                    "kind": job.kind,
+                    "document_id": job.document_id,
+                    "error": error,
+                },
+            )
+        else:
+            self.outcomes["retried"] += 1
+            self.events.publish(
+                "job.retrying", {"job_id": job.id, "document_id": job.document_id, "error": error}
+            )
+
+    def _record_document_failure(self, job: jobs.Job, error: str) -> None:
+        if job.kind == "ingest" and job.document_id:
+            doc_id = job.document_id
+
+            def write(c):  # type: ignore[no-untyped-def]
+                if doc_repo.get(c, doc_id) is not None:
+                    doc_repo.set_status(c, doc_id, "failed", error)
+
+            self.store.write(write)
+
+    def _finish(self, job: jobs.Job, state: str, error: str | None) -> None:
+        self.store.write(lambda c: jobs.finish(c, job.id, state, error))
+        self.outcomes[state] += 1
+        self.events.publish(
+            f"job.{state}", {"job_id": job.id, "kind": job.kind, "document_id": job.document_id}
+        )
+
+    def _progress(self, running: _Running, stage: str, done: int, total: int, nbytes: int) -> None:
+        now = time.monotonic()
+        final = stage == "done"
+        if not final and now - running.last_event < PROGRESS_EVERY_S:
+            return
+        running.last_event = now
+        elapsed = now - running.started
+        eta = (elapsed / done) * (total - done) if done and total >= done and not final else None
+        self.events.publish(
+            "job.progress",
+            {"job_id": running.job.id, "document_id": running.job.document_id, "stage": stage,
+             "done": done, "total": total, "bytes": nbytes, "eta_s": round(eta, 2) if eta is not None else None},
+        )  # fmt: skip
+        if final or now - running.last_db >= 1.0:
+            running.last_db = now
+            self.store.submit(lambda c: jobs.progress(c, running.job.id, done, total))

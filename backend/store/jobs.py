@@ -1,0 +1,221 @@
+"""Jobs repository: durable work items and their state machine.
+
+``queued → running → done | failed | cancelled``; a transient failure goes back to ``queued``
+with ``not_before`` pushed out by exponential backoff. On start-up, jobs left ``running`` by
+a crash are re-queued with one attempt counted, so a file that crashes the process every time
+ends ``failed`` instead of looping forever.
+
+Wall-clock jumps: a ``not_before`` further in the future than the longest possible backoff
+can only come from a clock that jumped backwards, so such jobs are treated as due.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import apsw
+
+STATES = ("queued", "running", "done", "failed", "cancelled")
+MAX_BACKOFF_S = 300.0
+_COLUMNS = (
+    "id, kind, document_id, payload, state, priority, attempts, max_attempts, not_before, "
+    "progress_done, progress_total, error, created_at, started_at, finished_at, updated_at"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: int
+    kind: str
+    document_id: str | None
+    payload: dict[str, Any]
+    state: str
+    priority: int
+    attempts: int
+    max_attempts: int
+    not_before: float
+    progress_done: int
+    progress_total: int
+    error: str | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    updated_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "document_id": self.document_id,
+            "state": self.state,
+            "attempts": self.attempts,
+            "progress": {"done": self.progress_done, "total": self.progress_total},
+            "error": self.error,
+            "payload": self.payload,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+        }
+
+
+def _job(row: tuple[Any, ...]) -> Job:
+    values = list(row)
+    values[3] = json.loads(values[3])
+    return Job(*values)
+
+
+def backoff(attempts: int) -> float:
+    """Seconds to wait before attempt ``attempts + 1``: 2, 4, 8, … capped at MAX_BACKOFF_S."""
+    return float(min(MAX_BACKOFF_S, 2.0 ** max(1, attempts)))
+
+
+def enqueue(
+    conn: apsw.Connection,
+    kind: str,
+    *,
+    document_id: str | None = None,
+    payload: dict[str, Any] | None = None,
+    priority: int = 0,
+    max_attempts: int = 5,
+) -> Job:
+    now = time.time()
+    conn.execute(
+        "INSERT INTO jobs(kind, document_id, payload, priority, max_attempts, created_at, updated_at) "
+        "VALUES (?,?,?,?,?,?,?)",
+        (kind, document_id, json.dumps(payload or {}), priority, max_attempts, now, now),
+    )
+    job = get(conn, int(conn.last_insert_rowid()))
+    assert job is not None
+    return job
+
+
+def active_for_document(conn: apsw.Connection, document_id: str, kind: str) -> Job | None:
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM jobs WHERE document_id = ? AND kind = ? AND state IN ('queued', 'running') "  # noqa: S608
+        "ORDER BY id DESC LIMIT 1",
+        (document_id, kind),
+    ).fetchone()
+    return _job(row) if row else None
+
+
+def get(conn: apsw.Connection, job_id: int) -> Job | None:
+    row = conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()  # noqa: S608
+    return _job(row) if row else None
+
+
+def claim_next(conn: apsw.Connection, kinds: tuple[str, ...], now: float | None = None) -> Job | None:
+    """Mark the next due queued job of these kinds running and return it."""
+    now = time.time() if now is None else now
+    marks = ",".join("?" * len(kinds))
+    row = conn.execute(
+        f"SELECT id FROM jobs WHERE state = 'queued' AND kind IN ({marks}) "  # noqa: S608
+        "AND (not_before <= ? OR not_before > ?) ORDER BY priority DESC, id LIMIT 1",
+        (*kinds, now, now + MAX_BACKOFF_S),
+    ).fetchone()
+    if row is None:
+        return None
+    conn.execute(
+        "UPDATE jobs SET state = 'running', started_at = ?, updated_at = ?, error = NULL WHERE id = ?",
+        (now, now, row[0]),
+    )
+    return get(conn, int(row[0]))
+
+
+def next_due_in(conn: apsw.Connection, kinds: tuple[str, ...], now: float | None = None) -> float | None:
+    """Seconds until the earliest queued job of these kinds is due (0 = now; None = no job)."""
+    now = time.time() if now is None else now
+    marks = ",".join("?" * len(kinds))
+    row = conn.execute(
+        f"SELECT min(not_before) FROM jobs WHERE state = 'queued' AND kind IN ({marks})",  # noqa: S608
+        kinds,
+    ).fetchone()
+    if row is None or row[0] is None:
+        return None
+    due = float(row[0])
+    return 0.0 if due > now + MAX_BACKOFF_S else max(0.0, due - now)
+
+
+def progress(conn: apsw.Connection, job_id: int, done: int, total: int) -> None:
+    conn.execute(
+        "UPDATE jobs SET progress_done = ?, progress_total = ?, updated_at = ? WHERE id = ?",
+        (done, total, time.time(), job_id),
+    )
+
+
+def finish(conn: apsw.Connection, job_id: int, state: str = "done", error: str | None = None) -> None:
+    if state not in {"done", "failed", "cancelled"}:
+        raise ValueError(state)
+    now = time.time()
+    conn.execute(
+        "UPDATE jobs SET state = ?, error = ?, finished_at = ?, updated_at = ? WHERE id = ?",
+        (state, error, now, now, job_id),
+    )
+
+
+def retry_later(
+    conn: apsw.Connection, job: Job, error: str, *, count_attempt: bool = True, delay: float | None = None
+) -> str:
+    """Re-queue after a transient failure (or fail once attempts are used up); returns the new state."""
+    attempts = job.attempts + (1 if count_attempt else 0)
+    now = time.time()
+    if attempts >= job.max_attempts:
+        finish(conn, job.id, "failed", f"{error} (gave up after {attempts} attempts)")
+        return "failed"
+    if delay is None:
+        delay = backoff(attempts) if count_attempt else 5.0
+    conn.execute(
+        "UPDATE jobs SET state = 'queued', attempts = ?, not_before = ?, error = ?, updated_at = ? WHERE id = ?",
+        (attempts, now + delay, error, now, job.id),
+    )
+    return "queued"
+
+
+def cancel(conn: apsw.Connection, job_id: int) -> Job | None:
+    """Cancel a queued job at once; a running one is cancelled by its worker. Returns the job."""
+    conn.execute(
+        "UPDATE jobs SET state = 'cancelled', finished_at = ?, updated_at = ? WHERE id = ? AND state = 'queued'",
+        (time.time(), time.time(), job_id),
+    )
+    return get(conn, job_id)
+
+
+def recover_interrupted(conn: apsw.Connection) -> int:
+    """Re-queue jobs a crash left ``running`` (counting the attempt). Returns how many."""
+    stuck = [_job(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE state = 'running'")]  # noqa: S608
+    for job in stuck:
+        retry_later(conn, job, "interrupted by a restart of the sidecar")
+        conn.execute("UPDATE jobs SET not_before = 0 WHERE id = ? AND state = 'queued'", (job.id,))
+    return len(stuck)
+
+
+@dataclass(frozen=True, slots=True)
+class JobQuery:
+    state: str | None = None
+    kind: str | None = None
+    document_id: str | None = None
+    limit: int = 50
+    before_id: int | None = None
+
+
+def list_jobs(conn: apsw.Connection, q: JobQuery) -> tuple[list[Job], int | None]:
+    where, params = [], []  # type: ignore[var-annotated]
+    for column, value in (("state", q.state), ("kind", q.kind), ("document_id", q.document_id)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if q.before_id is not None:
+        where.append("id < ?")
+        params.append(q.before_id)
+    sql = f"SELECT {_COLUMNS} FROM jobs"  # noqa: S608
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    rows = conn.execute(sql + " ORDER BY id DESC LIMIT ?", (*params, q.limit + 1)).fetchall()
+    jobs = [_job(r) for r in rows[: q.limit]]
+    return jobs, (jobs[-1].id if len(rows) > q.limit else None)
+
+
+def counts_by_state(conn: apsw.Connection) -> dict[str, int]:
+    return {str(s): int(n) for s, n in conn.execute("SELECT state, count(*) FROM jobs GROUP BY state")}
