@@ -43,9 +43,14 @@ def create_app(settings: Settings, services: Services, *, port: int, token: str)
 
     app = Litestar(
         route_handlers=[
-            system.health, system.status, system.metrics, system.events,
-            *documents.ROUTES, *jobs.ROUTES, *folders.ROUTES,
-        ],  # fmt: skip
+            system.health,
+            system.status,
+            system.metrics,
+            system.events,
+            *documents.ROUTES,
+            *jobs.ROUTES,
+            *folders.ROUTES,
+        ],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],

@@ -47,8 +47,10 @@ class ProgressBar:
         eta = (self.total - done) / rate if rate > 0 else None
         width = 30
         filled = int(width * done / self.total) if self.total else width
-        line = (f"[{'#' * filled}{'-' * (width - filled)}] {done}/{self.total} files  "
-                f"{rate:.1f}/s  ETA {'-' if eta is None else f'{eta:.0f}s'}  {note}")[:160]
+        line = (
+            f"[{'#' * filled}{'-' * (width - filled)}] {done}/{self.total} files  "
+            f"{rate:.1f}/s  ETA {'-' if eta is None else f'{eta:.0f}s'}  {note}"
+        )[:160]
         self.out.write(("\r" + line.ljust(100)) if self.tty else line + "\n")
         self.out.flush()
 
@@ -204,9 +206,12 @@ def _states(conn: Any, job_ids: list[int], job_repo: Any) -> dict[str, int]:
 
 def _summary(outcomes: Counter[str], errors: list[str]) -> int:
     total = sum(outcomes.values())
-    print(f"indexed {outcomes.get('done', 0)}/{total} files"
-          + (f", {outcomes['failed']} failed" if outcomes.get("failed") else "")
-          + (f", {outcomes['cancelled']} cancelled" if outcomes.get("cancelled") else "")
-          + (f", {len(errors)} refused" if errors else ""), file=sys.stderr)
+    print(
+        f"indexed {outcomes.get('done', 0)}/{total} files"
+        + (f", {outcomes['failed']} failed" if outcomes.get("failed") else "")
+        + (f", {outcomes['cancelled']} cancelled" if outcomes.get("cancelled") else "")
+        + (f", {len(errors)} refused" if errors else ""),
+        file=sys.stderr,
+    )
     print("run `docsidecar status` or GET /v1/coverage for per-file reasons", file=sys.stderr)
     return 0 if not errors and not outcomes.get("failed") else 1

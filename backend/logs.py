@@ -37,8 +37,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
             "msg": record.getMessage(),
@@ -47,17 +46,13 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in vars(record).items():
             if key not in _RESERVED and key not in out and not key.startswith("_"):
-                out[key] = (
-                    value if isinstance(value, str | int | float | bool | None) else repr(value)
-                )
+                out[key] = value if isinstance(value, str | int | float | bool | None) else repr(value)
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out, ensure_ascii=False)
 
 
-def configure_logging(
-    level: str, log_dir: Path | None, *, max_bytes: int, backups: int
-) -> list[logging.Handler]:
+def configure_logging(level: str, log_dir: Path | None, *, max_bytes: int, backups: int) -> list[logging.Handler]:
     """Send all logging to stderr (and ``log_dir/docsidecar.log``) as JSON lines.
 
     Returns the installed handlers so the caller can remove and close them at shutdown.

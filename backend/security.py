@@ -46,9 +46,7 @@ def token_matches(header_value: str | None, token: str) -> bool:
     scheme, _, presented = header_value.partition(" ")
     if scheme.lower() != "bearer":
         return False
-    return hmac.compare_digest(
-        presented.strip().encode("utf-8", "surrogateescape"), token.encode("utf-8")
-    )
+    return hmac.compare_digest(presented.strip().encode("utf-8", "surrogateescape"), token.encode("utf-8"))
 
 
 def allowed_hosts(port: int) -> frozenset[str]:

@@ -166,9 +166,7 @@ async def _run(settings: Settings) -> int:
         server.should_exit = True
 
     for sig in exit_signals():
-        with contextlib.suppress(
-            NotImplementedError, RuntimeError
-        ):  # Windows: no add_signal_handler
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows: no add_signal_handler
             loop.add_signal_handler(sig, request_exit, f"signal {signal.Signals(sig).name}")
     serve_task = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
     stop_watchers = None
@@ -211,9 +209,7 @@ async def _run(settings: Settings) -> int:
     return 0
 
 
-async def _wait_started(
-    server: uvicorn.Server, serve_task: asyncio.Task[None], services: Services
-) -> None:
+async def _wait_started(server: uvicorn.Server, serve_task: asyncio.Task[None], services: Services) -> None:
     while not server.started and not serve_task.done():
         await asyncio.sleep(0.005)
     if not server.started:
@@ -221,16 +217,12 @@ async def _wait_started(
         raise _startup_failure(services)
 
 
-async def _start_watchers(
-    settings: Settings, request_exit: Callable[[str], None]
-) -> Callable[[], None]:
+async def _start_watchers(settings: Settings, request_exit: Callable[[str], None]) -> Callable[[], None]:
     """Start the parent-pid and stdin watchers asked for; return a function that stops them."""
     tasks: list[asyncio.Task[None]] = []
     stop_stdin: Callable[[], None] | None = None
     if settings.parent_pid is not None:
-        tasks.append(
-            asyncio.create_task(watch_parent(ParentWatch(settings.parent_pid), request_exit))
-        )
+        tasks.append(asyncio.create_task(watch_parent(ParentWatch(settings.parent_pid), request_exit)))
     if settings.stdin_watch:
         stop_stdin = await watch_stdin(request_exit)
 

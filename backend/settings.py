@@ -74,9 +74,7 @@ def _positive_float(raw: str) -> float:
     return value
 
 
-def _setting(
-    default: Any, doc: str, parse: Parser, *, secret: bool = False, cli: bool = True
-) -> Any:
+def _setting(default: Any, doc: str, parse: Parser, *, secret: bool = False, cli: bool = True) -> Any:
     return field(
         default=default,
         repr=not secret,
@@ -140,23 +138,21 @@ class Settings:
         "directory (source checkout or desktop bundle).",
         Path,
     )
-    model_id: str = _setting(
-        "all-MiniLM-L6-v2-int8", "Embedding model used for new vectors (a manifest id).", str
-    )
+    model_id: str = _setting("all-MiniLM-L6-v2-int8", "Embedding model used for new vectors (a manifest id).", str)
     embed_threads: int = _setting(
         0,
         "onnxruntime intra-op threads for embedding; 0 means the number of physical cores.",
         _non_negative_int,
     )
-    chunk_tokens: int = _setting(
-        200, "Target chunk size in model tokens (the model reads at most 256).", _positive_int
-    )
+    chunk_tokens: int = _setting(200, "Target chunk size in model tokens (the model reads at most 256).", _positive_int)
     chunk_overlap_tokens: int = _setting(
-        30, "Tokens shared by consecutive chunks of a document (~15 % of the target).",
+        30,
+        "Tokens shared by consecutive chunks of a document (~15 % of the target).",
         _non_negative_int,
     )
     extract_timeout_s: float = _setting(
-        120.0, "Wall-clock limit for extracting one file; a file over it is recorded as failed.",
+        120.0,
+        "Wall-clock limit for extracting one file; a file over it is recorded as failed.",
         _positive_float,
     )
     max_queued_jobs: int = _setting(

@@ -39,9 +39,7 @@ async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:  # type:
     """The real app (services started through its lifespan) with the token set."""
     services = Services(settings)
     app = create_app(settings, services, port=TEST_PORT, token=TEST_TOKEN)
-    async with AsyncTestClient(
-        app, base_url=f"http://127.0.0.1:{TEST_PORT}", raise_server_exceptions=False
-    ) as c:
+    async with AsyncTestClient(app, base_url=f"http://127.0.0.1:{TEST_PORT}", raise_server_exceptions=False) as c:
         c.headers["Authorization"] = f"Bearer {TEST_TOKEN}"
         c.edge = app  # type: ignore[attr-defined]
         c.services = services  # type: ignore[attr-defined]

@@ -43,9 +43,7 @@ def _decode(raw: bytes, type_: type[Any]) -> Any:
     tags=["documents"],
     request_max_body_size=None,
 )
-async def add_document(
-    request: Request[Any, Any, Any], services: NamedDependency[Services]
-) -> dict[str, Any]:
+async def add_document(request: Request[Any, Any, Any], services: NamedDependency[Services]) -> dict[str, Any]:
     settings = services.settings
     ctype = request.headers.get("content-type", "")
     length = request.headers.get("content-length")
@@ -58,29 +56,18 @@ async def add_document(
             if len(body) > settings.max_body_bytes:
                 raise PayloadTooLarge(f"request body over {settings.max_body_bytes} bytes")
         req = _decode(bytes(body), PathRequest)
-        doc, job = await _in_thread(
-            services.ingest.add_path, req.path, check_scope(req.scope), check_tags(req.tags)
-        )
+        doc, job = await _in_thread(services.ingest.add_path, req.path, check_scope(req.scope), check_tags(req.tags))
         return {"document": doc.to_dict(), "job_id": job.id}
-    if (
-        length is not None
-        and length.isdigit()
-        and int(length) > settings.max_upload_bytes + 1024 * 1024
-    ):
+    if length is not None and length.isdigit() and int(length) > settings.max_upload_bytes + 1024 * 1024:
         raise PayloadTooLarge(
             f"upload over the limit of {settings.max_upload_bytes} bytes",
             detail={"limit": settings.max_upload_bytes},
         )
-    upload = await parse_upload(
-        request.stream(), ctype, services.ingest.blobs, settings.max_upload_bytes
-    )
-    scope = check_scope((upload.fields.get("scope") or [None])[0])
-    tags = check_tags(
-        [t for raw in upload.fields.get("tags", []) for t in raw.split(",") if t.strip()]
-    )
-    doc, job = await _in_thread(
-        services.ingest.add_upload, upload.blob_key, upload.size, upload.filename, scope, tags
-    )
+    upload = await parse_upload(request.stream(), ctype, services.ingest.blobs, settings.max_upload_bytes)
+    scope_field = upload.fields.get("scope")
+    scope = check_scope(scope_field[0] if scope_field else None)
+    tags = check_tags([t for raw in upload.fields.get("tags", []) for t in raw.split(",") if t.strip()])
+    doc, job = await _in_thread(services.ingest.add_upload, upload.blob_key, upload.size, upload.filename, scope, tags)
     return {"document": doc.to_dict(), "job_id": job.id}
 
 
@@ -107,13 +94,9 @@ def list_documents(
     cursor: FromQuery[str | None] = None,
 ) -> dict[str, Any]:
     if status is not None and status not in doc_repo.STATUSES:
-        raise ValidationFailed(
-            f"unknown status {status!r}", detail={"allowed": list(doc_repo.STATUSES)}
-        )
+        raise ValidationFailed(f"unknown status {status!r}", detail={"allowed": list(doc_repo.STATUSES)})
     if source is not None and source not in doc_repo.SOURCES:
-        raise ValidationFailed(
-            f"unknown source {source!r}", detail={"allowed": list(doc_repo.SOURCES)}
-        )
+        raise ValidationFailed(f"unknown source {source!r}", detail={"allowed": list(doc_repo.SOURCES)})
     query = doc_repo.ListQuery(doc_scope, tag, status, folder_id, source, limit, cursor)
     with services.store.read() as conn:
         try:

@@ -124,20 +124,14 @@ class Edge:
 
     @staticmethod
     def _is_preflight(scope: Scope, headers: dict[str, str], origin: str | None) -> bool:
-        return (
-            scope["method"] == "OPTIONS"
-            and origin is not None
-            and "access-control-request-method" in headers
-        )
+        return scope["method"] == "OPTIONS" and origin is not None and "access-control-request-method" in headers
 
 
 def _headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw}
 
 
-async def _send_json(
-    send: Send, status: int, code: str, message: str, headers: list[tuple[bytes, bytes]]
-) -> None:
+async def _send_json(send: Send, status: int, code: str, message: str, headers: list[tuple[bytes, bytes]]) -> None:
     body = json.dumps({"error": code, "message": message, "detail": None}).encode()
     await send(
         {

@@ -29,9 +29,7 @@ _CODES = {
 }
 
 
-def _json(
-    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
-) -> Response[Any]:
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[Any]:
     return Response(content=body, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
@@ -47,20 +45,14 @@ def http_exception(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     status = exc.status_code
     if isinstance(exc, ValidationException):
         code = "validation_failed" if status == 400 else _CODES.get(status, "bad_request")
-        message = (
-            "request validation failed"
-            if not exc.detail or exc.detail == "Bad Request"
-            else exc.detail
-        )
+        message = "request validation failed" if not exc.detail or exc.detail == "Bad Request" else exc.detail
     else:
         code = _CODES.get(status, "internal_error" if status >= 500 else "bad_request")
         message = exc.detail
     if status >= 500:
         log.error("HTTP %d: %s", status, message)
         message = f"internal error (request id {request_id_var.get()})"
-    return _json(
-        status, {"error": code, "message": message, "detail": exc.extra or None}, exc.headers
-    )
+    return _json(status, {"error": code, "message": message, "detail": exc.extra or None}, exc.headers)
 
 
 def unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -7,8 +7,7 @@ from typing import Any
 import msgspec
 from litestar import delete, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery
-from litestar.params import JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from backend.api.guards import json_body
 from backend.errors import NotFound
@@ -67,8 +66,7 @@ def list_folders(services: NamedDependency[Services]) -> dict[str, Any]:
     states = services.watcher.folder_states()
     return {
         "items": [
-            {**f.to_dict(), **states.get(f.id, {"mode": "stopped", "error": None, "pending": 0})}
-            for f in folders
+            {**f.to_dict(), **states.get(f.id, {"mode": "stopped", "error": None, "pending": 0})} for f in folders
         ]
     }
 

@@ -19,6 +19,4 @@ def json_body(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandle
     if not ctype and length in (None, "0"):
         return  # no body at all
     if ctype.split(";")[0].strip().lower() != "application/json":
-        raise UnsupportedMediaType(
-            "send the request body as application/json", detail={"content_type": ctype or None}
-        )
+        raise UnsupportedMediaType("send the request body as application/json", detail={"content_type": ctype or None})

@@ -23,19 +23,13 @@ def list_jobs(
     before: Annotated[int | None, QueryParameter(ge=1)] = None,
 ) -> dict[str, Any]:
     if job_state is not None and job_state not in job_repo.STATES:
-        raise ValidationFailed(
-            f"unknown state {job_state!r}", detail={"allowed": list(job_repo.STATES)}
-        )
+        raise ValidationFailed(f"unknown state {job_state!r}", detail={"allowed": list(job_repo.STATES)})
     with services.store.read() as conn:
-        items, nxt = job_repo.list_jobs(
-            conn, job_repo.JobQuery(job_state, kind, document_id, limit, before)
-        )
+        items, nxt = job_repo.list_jobs(conn, job_repo.JobQuery(job_state, kind, document_id, limit, before))
     return {"items": [j.to_dict() for j in items], "next_before": nxt}
 
 
-@get(
-    "/v1/jobs/{job_id:int}", summary="One job with its progress", tags=["jobs"], sync_to_thread=True
-)
+@get("/v1/jobs/{job_id:int}", summary="One job with its progress", tags=["jobs"], sync_to_thread=True)
 def get_job(services: NamedDependency[Services], job_id: FromPath[int]) -> dict[str, Any]:
     with services.store.read() as conn:
         job = job_repo.get(conn, job_id)

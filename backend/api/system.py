@@ -32,9 +32,7 @@ def status(services: NamedDependency[Services], request: Request[Any, Any, Any])
     return services.status(request.app.state.get("port"))
 
 
-@get(
-    "/v1/metrics", summary="Prometheus metrics (text format)", tags=["system"], sync_to_thread=False
-)
+@get("/v1/metrics", summary="Prometheus metrics (text format)", tags=["system"], sync_to_thread=False)
 def metrics(services: NamedDependency[Services]) -> Response[bytes]:
     return Response(content=services.metrics.render(), media_type=CONTENT_TYPE)
 
@@ -54,18 +52,14 @@ def events(services: NamedDependency[Services], request: Request[Any, Any, Any])
 async def _stream(bus: EventBus, last_id: int) -> AsyncIterator[ServerSentEventMessage]:
     sub = bus.subscribe()
     try:
-        yield ServerSentEventMessage(
-            event="hello", data=json.dumps({"last_event_id": last_id}), retry=2000
-        )
+        yield ServerSentEventMessage(event="hello", data=json.dumps({"last_event_id": last_id}), retry=2000)
         while not bus.closed:
             events, lagged = bus.since(last_id)
             if lagged:
                 yield ServerSentEventMessage(event="resync", data="{}")
             for event in events:
                 payload = {"ts": event.ts, **event.data}
-                yield ServerSentEventMessage(
-                    id=str(event.id), event=event.type, data=json.dumps(payload)
-                )
+                yield ServerSentEventMessage(id=str(event.id), event=event.type, data=json.dumps(payload))
                 last_id = event.id
             if not events and lagged:
                 last_id = bus.last_id

@@ -43,16 +43,14 @@ def boundary_of(content_type: str) -> str:
     boundary = options.get("boundary")
     if not boundary:
         raise BadRequest("multipart/form-data without a boundary")
-    return boundary
+    return str(boundary)
 
 
-async def parse_upload(
+async def parse_upload(  # noqa: C901 - one streaming state machine, clearer in one piece
     stream: AsyncIterator[bytes], content_type: str, blobs: BlobStore, max_bytes: int
 ) -> ParsedUpload:
     """Parse the multipart body; exactly one ``file`` part, optional text fields."""
-    parser = PushMultipartParser(
-        boundary_of(content_type), max_header_count=16, max_segment_count=32, strict=True
-    )
+    parser = PushMultipartParser(boundary_of(content_type), max_header_count=16, max_segment_count=32, strict=True)
     writer = None
     result: ParsedUpload | None = None
     fields: dict[str, list[str]] = {}
@@ -89,9 +87,7 @@ async def parse_upload(
                         key, size = writer.commit()
                         result = ParsedUpload(key, size, segment.filename or "upload")
                     else:
-                        fields.setdefault(segment.name, []).append(
-                            buf.decode(segment.charset or "utf-8", "replace")
-                        )
+                        fields.setdefault(segment.name, []).append(buf.decode(segment.charset or "utf-8", "replace"))
                     segment = None
         parser.close()
     except (ParserError, ParserLimitReached) as exc:

@@ -29,9 +29,7 @@ class Batch:
         return len(self.indices) * self.padded_len
 
 
-def plan_batches(
-    lengths: Sequence[int], token_budget: int, max_batch_size: int | None = None
-) -> list[Batch]:
+def plan_batches(lengths: Sequence[int], token_budget: int, max_batch_size: int | None = None) -> list[Batch]:
     """Group input positions into batches, longest first; every position appears exactly once."""
     if token_budget < 1:
         raise ValueError("token_budget must be >= 1")
@@ -56,9 +54,7 @@ def plan_batches(
     return batches
 
 
-def scatter(
-    n: int, dim: int, parts: Sequence[tuple[Batch, npt.NDArray[np.float32]]]
-) -> npt.NDArray[np.float32]:
+def scatter(n: int, dim: int, parts: Sequence[tuple[Batch, npt.NDArray[np.float32]]]) -> npt.NDArray[np.float32]:
     """Assemble per-batch results ([len(batch), dim] each) into an [n, dim] array in input order."""
     out = np.empty((n, dim), dtype=np.float32)
     seen = np.zeros(n, dtype=bool)

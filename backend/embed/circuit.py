@@ -87,9 +87,7 @@ def retry_after(s: BreakerState, now: float, p: BreakerPolicy) -> float:
 class CircuitBreaker:
     """Thread-safe holder of a :class:`BreakerState`."""
 
-    def __init__(
-        self, policy: BreakerPolicy | None = None, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, policy: BreakerPolicy | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.policy = policy or BreakerPolicy()
         self._clock = clock
         self._lock = threading.Lock()

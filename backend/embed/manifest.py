@@ -144,9 +144,7 @@ def load_manifest(path: Path) -> ModelManifest:
     except FileNotFoundError as exc:
         raise ModelManifestInvalid(f"manifest {path} does not exist", detail=str(path)) from exc
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ModelManifestInvalid(
-            f"manifest {path} cannot be read: {exc}", detail=str(path)
-        ) from exc
+        raise ModelManifestInvalid(f"manifest {path} cannot be read: {exc}", detail=str(path)) from exc
     return parse_manifest(raw, source=path)
 
 
@@ -161,8 +159,7 @@ def find_manifest(models_dir: Path, model_id: str) -> ModelManifest:
     if not path.is_file():
         known = sorted(p.stem for p in models_dir.glob("*.toml")) if models_dir.is_dir() else []
         raise ModelUnknown(
-            f"no manifest for model {model_id!r} in {models_dir} "
-            f"(known: {', '.join(known) or 'none'})",
+            f"no manifest for model {model_id!r} in {models_dir} (known: {', '.join(known) or 'none'})",
             detail={"model_id": model_id, "known": known},
         )
     manifest = load_manifest(path)
@@ -228,9 +225,7 @@ def _parse_file(r: _Reader, t: Any, ctx: str, packages: set[str]) -> ModelFile:
         size=size,
         package=package,
         member=r.rel_path(r.get(t, "member", str, ctx), f"{ctx}member"),
-        archive_member=None
-        if archive_member is None
-        else r.rel_path(archive_member, f"{ctx}archive_member"),
+        archive_member=None if archive_member is None else r.rel_path(archive_member, f"{ctx}archive_member"),
         role=r.opt(t, "role", str, ctx),
     )
 
@@ -306,9 +301,7 @@ def parse_manifest(raw: Mapping[str, Any], *, source: Path | None = None) -> Mod
         files=files,
         onnx_inputs=tuple(inputs),
         onnx_output=r.opt(onnx, "output", str, "onnx.") or "last_hidden_state",
-        reference_dir=r.rel_path(
-            r.opt(ref, "dir", str, "reference.") or "reference", "reference.dir"
-        ),
+        reference_dir=r.rel_path(r.opt(ref, "dir", str, "reference.") or "reference", "reference.dir"),
         reference_files=ref_files,
         source=source,
     )

@@ -67,9 +67,7 @@ def check_texts(texts: Sequence[str]) -> list[str]:
     out = list(texts)
     for i, t in enumerate(out):
         if not isinstance(t, str):
-            raise EmbedInputInvalid(
-                f"texts[{i}] must be a string, got {type(t).__name__}", detail={"index": i}
-            )
+            raise EmbedInputInvalid(f"texts[{i}] must be a string, got {type(t).__name__}", detail={"index": i})
     return out
 
 
@@ -116,13 +114,9 @@ class OnnxEmbedder:
         tokenizer = truncating_copy(tok_bytes, manifest.max_tokens)
         opts = session_options(threads or default_threads(), allow_spinning=allow_spinning)
         try:
-            session = ort.InferenceSession(
-                onnx_bytes, sess_options=opts, providers=["CPUExecutionProvider"]
-            )
+            session = ort.InferenceSession(onnx_bytes, sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-            raise ModelLoadFailed(
-                f"onnxruntime cannot load {model_dir / manifest.onnx_file.path}: {exc}"
-            ) from exc
+            raise ModelLoadFailed(f"onnxruntime cannot load {model_dir / manifest.onnx_file.path}: {exc}") from exc
         _check_signature(session, manifest)
         return cls(
             model_id=manifest.id,
@@ -162,9 +156,7 @@ class OnnxEmbedder:
         """Token counts after truncation, special tokens included (what the model sees)."""
         return [len(e.ids) for e in self._encode(check_texts(texts))]
 
-    def embed(
-        self, texts: Sequence[str], *, on_progress: Progress | None = None
-    ) -> npt.NDArray[np.float32]:
+    def embed(self, texts: Sequence[str], *, on_progress: Progress | None = None) -> npt.NDArray[np.float32]:
         """Embed ``texts`` → float32 [n, dim], L2-normalised, in input order.
 
         Runs batch by batch, yielding the model to a waiting ``embed_query`` between batches.
@@ -207,9 +199,7 @@ class OnnxEmbedder:
         except Exception as exc:  # e.g. lone surrogates cannot cross into Rust
             raise EmbedInputInvalid(f"text cannot be tokenized: {exc}") from exc
 
-    def _run(
-        self, encodings: Sequence[Encoding], batch: Batch, *, urgent: bool
-    ) -> npt.NDArray[np.float32]:
+    def _run(self, encodings: Sequence[Encoding], batch: Batch, *, urgent: bool) -> npt.NDArray[np.float32]:
         ids, mask = pad_batch(encodings, batch)
         feeds: dict[str, Any] = {}
         for name in self._inputs:
@@ -225,9 +215,7 @@ class OnnxEmbedder:
         return l2_normalize(mean_pool(hidden, mask))
 
 
-def pad_batch(
-    encodings: Sequence[Encoding], batch: Batch
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+def pad_batch(encodings: Sequence[Encoding], batch: Batch) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """input_ids and attention_mask [len(batch), padded_len], right-padded with 0."""
     width = max(batch.padded_len, 1)
     ids = np.zeros((len(batch.indices), width), dtype=np.int64)
@@ -251,6 +239,4 @@ def _check_signature(session: ort.InferenceSession, manifest: ModelManifest) -> 
     elif isinstance(out.shape[-1], int) and out.shape[-1] != manifest.dim:
         problems.append(f"output width {out.shape[-1]} != manifest dim {manifest.dim}")
     if problems:
-        raise ModelLoadFailed(
-            f"model {manifest.id} does not match its manifest: " + "; ".join(problems)
-        )
+        raise ModelLoadFailed(f"model {manifest.id} does not match its manifest: " + "; ".join(problems))

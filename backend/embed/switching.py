@@ -95,8 +95,7 @@ def embed_tagged(embedder: Embedder, texts: Sequence[str]) -> TaggedVectors:
     vectors = np.array(embedder.embed(texts), dtype=np.float32, copy=True)
     if vectors.ndim != 2 or vectors.shape[1] != embedder.dim:
         raise EmbedderMismatch(
-            f"embedder {embedder.model_id} returned shape {vectors.shape}, expected dim "
-            f"{embedder.dim}"
+            f"embedder {embedder.model_id} returned shape {vectors.shape}, expected dim {embedder.dim}"
         )
     vectors.setflags(write=False)
     return TaggedVectors(embedder.model_id, vectors)

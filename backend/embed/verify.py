@@ -63,8 +63,7 @@ def _stat_size(manifest: ModelManifest, spec: ModelFile, path: Path) -> int:
         )
     if st.st_size != spec.size:
         raise ModelCorrupt(
-            f"model file {path} has {st.st_size} bytes, expected {spec.size}; "
-            f"{_fix_hint(manifest)}",
+            f"model file {path} has {st.st_size} bytes, expected {spec.size}; {_fix_hint(manifest)}",
             detail=_detail(manifest, spec, path, actual_size=st.st_size, actual_sha256=None),
         )
     return st.st_size

@@ -79,9 +79,7 @@ class BlobWriter:
     def write(self, data: bytes) -> None:
         self.size += len(data)
         if self.size > self._max:
-            raise PayloadTooLarge(
-                f"file exceeds the upload limit of {self._max} bytes", detail={"limit": self._max}
-            )
+            raise PayloadTooLarge(f"file exceeds the upload limit of {self._max} bytes", detail={"limit": self._max})
         self._hash.update(data)
         self._fh.write(data)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+
 from backend.ingest.chunking import ChunkingConfig, SpanTokenizer, chunk_document
 from backend.ingest.extract import ExtractedDocument
 from backend.store.chunks import NewChunk

@@ -198,9 +198,7 @@ class _Segment:
         self.text, self.page, self.blocks = text, page, blocks
         self.tokenizer, self.config, self.budget = tokenizer, config, budget
         self.base = blocks[0].start
-        self.codes = np.frombuffer(
-            text[self.base : blocks[-1].end].encode("utf-32-le"), dtype=np.uint32
-        )
+        self.codes = np.frombuffer(text[self.base : blocks[-1].end].encode("utf-32-le"), dtype=np.uint32)
         self.is_space = np.isin(self.codes, _WHITESPACE)
         self.block_starts = [block.start for block in blocks]
         self.block_ends = [block.end for block in blocks]
@@ -221,10 +219,7 @@ class _Segment:
                 ranges.append((start, end))
                 start = end
         found = self.tokenizer.spans([self.text[a:b] for a, b in ranges])
-        parts = [
-            np.asarray(s, dtype=np.int64).reshape(-1, 2) + a
-            for (a, _), s in zip(ranges, found, strict=True)
-        ]
+        parts = [np.asarray(s, dtype=np.int64).reshape(-1, 2) + a for (a, _), s in zip(ranges, found, strict=True)]
         spans = np.concatenate(parts) if parts else np.zeros((0, 2), dtype=np.int64)
         spans = spans[np.argsort(spans[:, 0], kind="stable")]
         starts, ends = spans[:, 0], spans[:, 1]
@@ -256,9 +251,7 @@ class _Segment:
             np.concatenate((cost, np.zeros(len(run_starts), dtype=np.int64)))[order],
         )
 
-    def _split_long(
-        self, starts: Ints, ends: Ints, cost: Ints
-    ) -> tuple[Ints, Ints, Ints, npt.NDArray[np.bool_]]:
+    def _split_long(self, starts: Ints, ends: Ints, cost: Ints) -> tuple[Ints, Ints, Ints, npt.NDArray[np.bool_]]:
         limit = max(16, self.config.max_chars // 4)
         pieces = np.zeros(len(starts), dtype=np.bool_)
         if not ((ends - starts) > limit).any():
@@ -267,9 +260,7 @@ class _Segment:
         for start, end, units in zip(starts.tolist(), ends.tolist(), cost.tolist(), strict=True):
             first = True
             for cut in range(start, max(end, start + 1), limit):
-                out.append(
-                    (cut, min(end, cut + limit), units if first else min(units, 1), not first)
-                )
+                out.append((cut, min(end, cut + limit), units if first else min(units, 1), not first))
                 first = False
         table = np.array(out, dtype=np.int64)
         return table[:, 0], table[:, 1], table[:, 2], table[:, 3].astype(np.bool_)
@@ -293,9 +284,7 @@ class _Segment:
         prev = codes[np.clip(gap_a - 1, 0, len(codes) - 1)]
         prev2 = codes[np.clip(gap_a - 2, 0, len(codes) - 1)]
         nxt = codes[np.clip(gap_b, 0, len(codes) - 1)]
-        sentence = np.isin(prev, _SENTENCE_END) | (
-            np.isin(prev, _CLOSERS) & np.isin(prev2, _SENTENCE_END)
-        )
+        sentence = np.isin(prev, _SENTENCE_END) | (np.isin(prev, _CLOSERS) & np.isin(prev2, _SENTENCE_END))
         inner = np.full(n - 1, TOKEN, dtype=np.int64)
         inner[_is_cjk(prev) & _is_cjk(nxt)] = WORD
         inner[np.isin(prev, _CJK_SENTENCE_END)] = SENTENCE
@@ -427,10 +416,7 @@ def _is_wordish(codes: npt.NDArray[np.uint32]) -> npt.NDArray[np.bool_]:
     """ASCII letters/digits/underscore, or any non-ASCII character (conservative)."""
     lower = codes | 0x20
     found: npt.NDArray[np.bool_] = (
-        ((lower >= 0x61) & (lower <= 0x7A))
-        | ((codes >= 0x30) & (codes <= 0x39))
-        | (codes == 0x5F)
-        | (codes >= 0x80)
+        ((lower >= 0x61) & (lower <= 0x7A)) | ((codes >= 0x30) & (codes <= 0x39)) | (codes == 0x5F) | (codes >= 0x80)
     )
     return found
 

@@ -48,9 +48,7 @@ def coverage(conn: apsw.Connection) -> dict[str, Any]:
     folders = {int(r[0]): str(r[1]) for r in conn.execute("SELECT id, path FROM folders")}
     by_folder: dict[Any, dict[str, Any]] = defaultdict(_empty)
     by_scope: dict[str, dict[str, Any]] = defaultdict(_empty)
-    rows = conn.execute(
-        "SELECT folder_id, scope, status, status_reason, count(*) FROM documents GROUP BY 1, 2, 3, 4"
-    )
+    rows = conn.execute("SELECT folder_id, scope, status, status_reason, count(*) FROM documents GROUP BY 1, 2, 3, 4")
     for folder_id, scope, status, reason, n in rows:
         bucket = _bucket(str(status))
         for group in (by_folder[folder_id], by_scope[str(scope)]):

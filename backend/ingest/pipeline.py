@@ -145,27 +145,17 @@ class IngestPipeline:
             raise Transient(f"cannot read {source}: {exc}") from exc
         ctx.progress("hashing", 0, 0, size)
         if sha == doc.indexed_sha256 and doc.status in doc_repo.INDEXED_STATUSES:
-            self.store.write(
-                lambda c: doc_repo.update(c, doc.id, sync=False, size=size, mtime_ns=mtime_ns)
-            )
+            self.store.write(lambda c: doc_repo.update(c, doc.id, sync=False, size=size, mtime_ns=mtime_ns))
             log.info("unchanged content, nothing to do", extra={"document_id": doc.id})
             return
         ctx.check()
         extracted = self._extract(doc, source)
-        self.store.write(
-            lambda c: doc_repo.update(
-                c, doc.id, sync=False, sha256=sha, size=size, mtime_ns=mtime_ns
-            )
-        )
+        self.store.write(lambda c: doc_repo.update(c, doc.id, sync=False, sha256=sha, size=size, mtime_ns=mtime_ns))
         if not extracted.ok:
             self._not_indexable(doc, extracted)
             return
         title = extracted.title or doc.filename
-        self.store.write(
-            lambda c: doc_repo.set_status(
-                c, doc.id, "extracted", None, title=title, mime=extracted.mime
-            )
-        )
+        self.store.write(lambda c: doc_repo.set_status(c, doc.id, "extracted", None, title=title, mime=extracted.mime))
         ctx.check()
         new_chunks = self.chunker.chunk(extracted)
         if not new_chunks:
@@ -174,18 +164,14 @@ class IngestPipeline:
                 ExtractedDocument(mime=extracted.mime, status="no_text", reason="no text to index"),
             )
             return
-        self.store.write(
-            lambda c: doc_repo.set_status(c, doc.id, "chunked", None, chunk_count=len(new_chunks))
-        )
+        self.store.write(lambda c: doc_repo.set_status(c, doc.id, "chunked", None, chunk_count=len(new_chunks)))
         ctx.progress("embedding", 0, len(new_chunks), size)
         vectors, model_id = self._vectors_for(new_chunks, ctx, size)
         ctx.check()
         self.store.write(lambda c: self._commit(c, doc.id, new_chunks, vectors, model_id, sha))
         ctx.progress("done", len(new_chunks), len(new_chunks), size)
         kind = "document.updated" if doc.indexed_sha256 else "document.added"
-        self.events.publish(
-            kind, {"document_id": doc.id, "chunks": len(new_chunks), "scope": doc.scope}
-        )
+        self.events.publish(kind, {"document_id": doc.id, "chunks": len(new_chunks), "scope": doc.scope})
 
     # -- stages -------------------------------------------------------------------------
     def _source_path(self, doc: Document) -> Path:
@@ -277,13 +263,9 @@ class IngestPipeline:
         """The file vanished before we read it: folder documents go, others record why."""
         if doc.source == "folder":
             self.store.write(lambda c: delete_document(c, doc.id))
-            self.events.publish(
-                "document.removed", {"document_id": doc.id, "reason": "file deleted"}
-            )
+            self.events.publish("document.removed", {"document_id": doc.id, "reason": "file deleted"})
             return
-        self.store.write(
-            lambda c: doc_repo.set_status(c, doc.id, "failed", "file not found (moved or deleted?)")
-        )
+        self.store.write(lambda c: doc_repo.set_status(c, doc.id, "failed", "file not found (moved or deleted?)"))
         self.events.publish("document.failed", {"document_id": doc.id, "reason": "file not found"})
 
 
@@ -299,11 +281,7 @@ def replace_chunks(
     remove_chunks(conn, doc.id)
     ids = chunk_repo.insert_chunks(conn, doc.id, new_chunks)
     if model_id is not None:
-        rows = [
-            (cid, vectors[c.sha256])
-            for cid, c in zip(ids, new_chunks, strict=True)
-            if c.sha256 in vectors
-        ]
+        rows = [(cid, vectors[c.sha256]) for cid, c in zip(ids, new_chunks, strict=True) if c.sha256 in vectors]
         vector_repo.put_vectors(conn, model_id, rows)
     vector_repo.bump_generation(conn)
     return ids
@@ -323,9 +301,7 @@ def delete_document(conn: apsw.Connection, doc_id: str) -> Document | None:
 
 
 def ensure_embed_missing_job(conn: apsw.Connection) -> None:
-    row = conn.execute(
-        "SELECT 1 FROM jobs WHERE kind = 'embed_missing' AND state IN ('queued', 'running')"
-    ).fetchone()
+    row = conn.execute("SELECT 1 FROM jobs WHERE kind = 'embed_missing' AND state IN ('queued', 'running')").fetchone()
     if row is None:
         jobs.enqueue(conn, "embed_missing", priority=-1, max_attempts=1_000_000)
 

@@ -7,6 +7,7 @@ an acknowledged upload or path is never lost; the work itself happens on the wor
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import stat
@@ -32,9 +33,8 @@ from backend.ingest.pipeline import (
     ensure_embed_missing_job,
 )
 from backend.ingest.worker import JobWorker
-from backend.store import Store, jobs
+from backend.store import Store, embedding_gaps, jobs
 from backend.store import documents as doc_repo
-from backend.store import embedding_gaps
 from backend.store.documents import Document
 
 log = logging.getLogger("docsidecar.ingest")
@@ -48,9 +48,7 @@ MAX_TAG_LEN = 100
 def check_scope(scope: str | None) -> str:
     value = (scope or "default").strip()
     if not value or len(value) > MAX_SCOPE_LEN or "\x00" in value:
-        raise ValidationFailed(
-            f"scope must be 1..{MAX_SCOPE_LEN} characters without NUL", detail={"field": "scope"}
-        )
+        raise ValidationFailed(f"scope must be 1..{MAX_SCOPE_LEN} characters without NUL", detail={"field": "scope"})
     return value
 
 
@@ -94,9 +92,7 @@ class IngestService:
         self.max_file_bytes = max_file_bytes
         self.max_queued = max_queued
         self.pipeline = IngestPipeline(store, blobs, extractor, chunker, embedding, events)
-        self.worker = JobWorker(
-            store, events, {"ingest": self.pipeline.run, "embed_missing": self._embed_missing}
-        )
+        self.worker = JobWorker(store, events, {"ingest": self.pipeline.run, "embed_missing": self._embed_missing})
         self.status = StatusCell()
 
     def start(self) -> None:
@@ -140,9 +136,7 @@ class IngestService:
 
         return self._added(self.store.write(write))
 
-    def add_path(
-        self, raw_path: str, scope: str, tags: tuple[str, ...]
-    ) -> tuple[Document, jobs.Job]:
+    def add_path(self, raw_path: str, scope: str, tags: tuple[str, ...]) -> tuple[Document, jobs.Job]:
         """Index a local file in place (referenced, not copied)."""
         self._check_backpressure()
         path = self.check_local_file(raw_path)
@@ -170,9 +164,7 @@ class IngestService:
     def _added(self, result: tuple[Document, jobs.Job]) -> tuple[Document, jobs.Job]:
         doc, job = result
         self.worker.notify()
-        self.events.publish(
-            "job.queued", {"job_id": job.id, "kind": job.kind, "document_id": doc.id}
-        )
+        self.events.publish("job.queued", {"job_id": job.id, "kind": job.kind, "document_id": doc.id})
         return doc, job
 
     def check_local_file(self, raw_path: str) -> Path:
@@ -183,30 +175,22 @@ class IngestService:
         (the sidecar never indexes its own database, token or copies).
         """
         if not raw_path or "\x00" in raw_path:
-            raise ValidationFailed(
-                "path must be a non-empty string without NUL bytes", detail={"field": "path"}
-            )
+            raise ValidationFailed("path must be a non-empty string without NUL bytes", detail={"field": "path"})
         candidate = Path(raw_path).expanduser()
         if not candidate.is_absolute():
-            raise ValidationFailed(
-                "path must be absolute", detail={"field": "path", "path": raw_path}
-            )
+            raise ValidationFailed("path must be absolute", detail={"field": "path", "path": raw_path})
         try:
             resolved = candidate.resolve(strict=True)
             st = resolved.stat()
         except FileNotFoundError as exc:
             raise NotFound(f"no such file: {raw_path}", detail={"path": raw_path}) from exc
         except OSError as exc:
-            raise ValidationFailed(
-                f"cannot access {raw_path}: {exc.strerror}", detail={"path": raw_path}
-            ) from exc
+            raise ValidationFailed(f"cannot access {raw_path}: {exc.strerror}", detail={"path": raw_path}) from exc
         if not stat.S_ISREG(st.st_mode):
             raise ValidationFailed("path is not a regular file", detail={"path": raw_path})
         data_dir = self.data_dir.resolve()
         if resolved == data_dir or data_dir in resolved.parents:
-            raise ValidationFailed(
-                "files inside the sidecar's data dir cannot be indexed", detail={"path": raw_path}
-            )
+            raise ValidationFailed("files inside the sidecar's data dir cannot be indexed", detail={"path": raw_path})
         if st.st_size > self.max_file_bytes:
             raise ValidationFailed(
                 f"file is {st.st_size} bytes, over the limit of {self.max_file_bytes}",
@@ -228,9 +212,7 @@ class IngestService:
 
     def _drop_blob_if_unused(self, key: str) -> None:
         with self.store.read() as conn:
-            used = conn.execute(
-                "SELECT 1 FROM documents WHERE blob_key = ? LIMIT 1", (key,)
-            ).fetchone()
+            used = conn.execute("SELECT 1 FROM documents WHERE blob_key = ? LIMIT 1", (key,)).fetchone()
         if used is None:
             self.blobs.delete(key)
 
@@ -239,9 +221,7 @@ class IngestService:
             if doc_repo.get(conn, doc_id) is None:
                 raise NotFound(f"no document {doc_id}", detail={"document_id": doc_id})
             conn.execute("UPDATE documents SET indexed_sha256 = NULL WHERE id = ?", (doc_id,))
-            return jobs.active_for_document(conn, doc_id, "ingest") or jobs.enqueue(
-                conn, "ingest", document_id=doc_id
-            )
+            return jobs.active_for_document(conn, doc_id, "ingest") or jobs.enqueue(conn, "ingest", document_id=doc_id)
 
         job = self.store.write(write)
         self.worker.notify()
@@ -291,11 +271,8 @@ class IngestService:
             if not rows:
                 break
             vectors = embedder.embed([text for _, text in rows])
-            pairs = [
-                (cid, np.asarray(vec, dtype=np.float32))
-                for (cid, _), vec in zip(rows, vectors, strict=True)
-            ]
-            self.store.write(lambda c: embedding_gaps.put_if_chunks_exist(c, model_id, pairs))
+            pairs = [(cid, np.asarray(vec, dtype=np.float32)) for (cid, _), vec in zip(rows, vectors, strict=True)]
+            self.store.write(functools.partial(embedding_gaps.put_if_chunks_exist, model_id=model_id, rows=pairs))
             done += len(rows)
             ctx.progress("embedding", done, total, 0)
         self.store.write(lambda c: _mark_embedded(c, model_id))

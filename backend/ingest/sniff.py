@@ -142,9 +142,7 @@ def _sniff_binary(ext: str, head: bytes) -> Sniffed | None:
     for magic, mime, what in _BINARY_MAGIC:
         # Magic numbers made of letters ("MZ", "ID3") also start ordinary text files; only
         # trust them when the data is binary. RTF and PostScript are text-based formats.
-        if head.startswith(magic) and (
-            mime in _TEXT_BASED or not magic.isalnum() or looks_binary(head)
-        ):
+        if head.startswith(magic) and (mime in _TEXT_BASED or not magic.isalnum() or looks_binary(head)):
             return _unsupported(mime, what)
     if head[4:8] == b"ftyp":
         return _unsupported("video/mp4", "audio/video files")

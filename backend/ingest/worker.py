@@ -158,22 +158,17 @@ class JobWorker:
         with self._wake:
             self._running = running
         ctx = JobContext(job, running.cancel.is_set, lambda *a: self._progress(running, *a))
-        self.events.publish(
-            "job.started", {"job_id": job.id, "kind": job.kind, "document_id": job.document_id}
-        )
+        self.events.publish("job.started", {"job_id": job.id, "kind": job.kind, "document_id": job.document_id})
         try:
             self.handlers[job.kind](ctx)
         except JobCancelled:
             self._finish(job, "cancelled", None)
         except WaitForModel as exc:
-            self.store.write(
-                lambda c: jobs.retry_later(
-                    c, job, exc.message, count_attempt=False, delay=exc.retry_after
-                )
-            )
+            message, delay = exc.message, exc.retry_after
+            self.store.write(lambda c: jobs.retry_later(c, job, message, count_attempt=False, delay=delay))
         except (Transient, Unavailable, OSError) as exc:
             self._retry(job, str(getattr(exc, "message", exc)))
-        except Exception as exc:  # noqa: BLE001 - recorded on the job and the document
+        except Exception as exc:
             log.exception("job %d (%s) failed", job.id, job.kind)
             self._retry(job, f"{type(exc).__name__}: {exc}")
         else:
@@ -198,9 +193,7 @@ class JobWorker:
             )
         else:
             self.outcomes["retried"] += 1
-            self.events.publish(
-                "job.retrying", {"job_id": job.id, "document_id": job.document_id, "error": error}
-            )
+            self.events.publish("job.retrying", {"job_id": job.id, "document_id": job.document_id, "error": error})
 
     def _record_document_failure(self, job: jobs.Job, error: str) -> None:
         if job.kind == "ingest" and job.document_id:
@@ -215,9 +208,7 @@ class JobWorker:
     def _finish(self, job: jobs.Job, state: str, error: str | None) -> None:
         self.store.write(lambda c: jobs.finish(c, job.id, state, error))
         self.outcomes[state] += 1
-        self.events.publish(
-            f"job.{state}", {"job_id": job.id, "kind": job.kind, "document_id": job.document_id}
-        )
+        self.events.publish(f"job.{state}", {"job_id": job.id, "kind": job.kind, "document_id": job.document_id})
 
     def _progress(self, running: _Running, stage: str, done: int, total: int, nbytes: int) -> None:
         now = time.monotonic()

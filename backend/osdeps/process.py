@@ -48,9 +48,7 @@ def _create_time(pid: int) -> float | None:
         return None
 
 
-async def watch_parent(
-    watch: ParentWatch, on_exit: Callable[[str], None], interval: float = 0.2
-) -> None:
+async def watch_parent(watch: ParentWatch, on_exit: Callable[[str], None], interval: float = 0.2) -> None:
     """Poll the parent every ``interval`` seconds; call ``on_exit`` once it is gone."""
     while watch.alive():
         await asyncio.sleep(interval)

@@ -26,7 +26,9 @@ class NewChunk:
 
 
 def chunk_ids_of(conn: apsw.Connection, document_id: str) -> list[int]:
-    return [int(r[0]) for r in conn.execute("SELECT id FROM chunks WHERE document_id = ? ORDER BY ordinal", (document_id,))]
+    return [
+        int(r[0]) for r in conn.execute("SELECT id FROM chunks WHERE document_id = ? ORDER BY ordinal", (document_id,))
+    ]
 
 
 def insert_chunks(conn: apsw.Connection, document_id: str, chunks: Sequence[NewChunk]) -> list[int]:
@@ -36,8 +38,17 @@ def insert_chunks(conn: apsw.Connection, document_id: str, chunks: Sequence[NewC
         conn.execute(
             "INSERT INTO chunks(document_id, ordinal, text, sha256, char_start, char_end, page, heading_path, "
             "token_count) VALUES (?,?,?,?,?,?,?,?,?)",
-            (document_id, c.ordinal, c.text, c.sha256, c.char_start, c.char_end, c.page,
-             HEADING_SEPARATOR.join(c.heading_path), c.token_count),
+            (
+                document_id,
+                c.ordinal,
+                c.text,
+                c.sha256,
+                c.char_start,
+                c.char_end,
+                c.page,
+                HEADING_SEPARATOR.join(c.heading_path),
+                c.token_count,
+            ),
         )
         ids.append(int(conn.last_insert_rowid()))
     return ids
@@ -75,8 +86,14 @@ def list_chunks(conn: apsw.Connection, document_id: str, *, offset: int, limit: 
     )
     return [
         {
-            "id": r[0], "ordinal": r[1], "text": r[2], "char_start": r[3], "char_end": r[4], "page": r[5],
-            "heading_path": str(r[6]).split(HEADING_SEPARATOR) if r[6] else [], "token_count": r[7],
+            "id": r[0],
+            "ordinal": r[1],
+            "text": r[2],
+            "char_start": r[3],
+            "char_end": r[4],
+            "page": r[5],
+            "heading_path": str(r[6]).split(HEADING_SEPARATOR) if r[6] else [],
+            "token_count": r[7],
         }
         for r in rows
     ]

@@ -33,9 +33,7 @@ def open_connection(path: Path, *, readonly: bool = False) -> apsw.Connection:
     try:
         conn = apsw.Connection(str(path), flags=flags)
     except apsw.Error as exc:
-        raise StoreOpenFailed(
-            f"cannot open database {path}: {exc}", detail={"path": str(path)}
-        ) from exc
+        raise StoreOpenFailed(f"cannot open database {path}: {exc}", detail={"path": str(path)}) from exc
     try:
         conn.set_busy_timeout(BUSY_TIMEOUT_MS)
         load_sqlite_vec(conn)
@@ -66,8 +64,6 @@ def load_sqlite_vec(conn: apsw.Connection) -> None:
         conn.enable_load_extension(True)
         conn.load_extension(sqlite_vec.loadable_path())
     except apsw.Error as exc:
-        raise StoreOpenFailed(
-            f"cannot load sqlite-vec from {sqlite_vec.loadable_path()}: {exc}"
-        ) from exc
+        raise StoreOpenFailed(f"cannot load sqlite-vec from {sqlite_vec.loadable_path()}: {exc}") from exc
     finally:
         conn.enable_load_extension(False)

@@ -10,10 +10,7 @@ def table_counts(conn: apsw.Connection) -> dict[str, object]:
         row = conn.execute(sql).fetchone()
         return int(row[0]) if row else 0
 
-    jobs = {
-        str(state): int(n)
-        for state, n in conn.execute("SELECT state, count(*) FROM jobs GROUP BY state")
-    }
+    jobs = {str(state): int(n) for state, n in conn.execute("SELECT state, count(*) FROM jobs GROUP BY state")}
     return {
         "documents": scalar("SELECT count(*) FROM documents"),
         "chunks": scalar("SELECT count(*) FROM chunks"),

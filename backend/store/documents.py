@@ -78,7 +78,7 @@ class Document:
 
 
 def _row(row: tuple[Any, ...], tags: tuple[str, ...] = ()) -> Document:
-    return Document(*row, tags=tags)  # type: ignore[arg-type]
+    return Document(*row, tags=tags)  # type: ignore[misc]
 
 
 def new_id() -> str:
@@ -117,9 +117,7 @@ def insert(
 
 def set_tags(conn: apsw.Connection, doc_id: str, tags: tuple[str, ...]) -> None:
     conn.execute("DELETE FROM document_tags WHERE document_id = ?", (doc_id,))
-    conn.executemany(
-        "INSERT OR IGNORE INTO document_tags(document_id, tag) VALUES (?, ?)", [(doc_id, t) for t in tags]
-    )
+    conn.executemany("INSERT OR IGNORE INTO document_tags(document_id, tag) VALUES (?, ?)", [(doc_id, t) for t in tags])
 
 
 def tags_of(conn: apsw.Connection, doc_id: str) -> tuple[str, ...]:
@@ -201,7 +199,8 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
 
 def list_documents(conn: apsw.Connection, q: ListQuery) -> tuple[list[Document], str | None]:
     """Newest first, keyset-paginated by (created_at, id)."""
-    where, params = [], []  # type: ignore[var-annotated]
+    where: list[str] = []
+    params: list[str | int | float] = []
     for column, value in (("scope", q.scope), ("status", q.status), ("folder_id", q.folder_id), ("source", q.source)):
         if value is not None:
             where.append(f"{column} = ?")

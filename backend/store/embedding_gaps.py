@@ -10,17 +10,18 @@ import numpy.typing as npt
 
 from backend.store import vectors as vector_repo
 
-_MISSING = (
-    "FROM chunks c LEFT JOIN embeddings e ON e.chunk_id = c.id AND e.model_id = ? WHERE e.chunk_id IS NULL"
-)
+_MISSING = "FROM chunks c LEFT JOIN embeddings e ON e.chunk_id = c.id AND e.model_id = ? WHERE e.chunk_id IS NULL"
 
 
 def chunks_without_vectors(conn: apsw.Connection, model_id: str, limit: int) -> list[tuple[int, str]]:
-    return [(int(r[0]), str(r[1])) for r in conn.execute(f"SELECT c.id, c.text {_MISSING} ORDER BY c.id LIMIT ?", (model_id, limit))]  # noqa: S608
+    return [
+        (int(r[0]), str(r[1]))
+        for r in conn.execute(f"SELECT c.id, c.text {_MISSING} ORDER BY c.id LIMIT ?", (model_id, limit))
+    ]
 
 
 def count_chunks_without_vectors(conn: apsw.Connection, model_id: str) -> int:
-    row = conn.execute(f"SELECT count(*) {_MISSING}", (model_id,)).fetchone()  # noqa: S608
+    row = conn.execute(f"SELECT count(*) {_MISSING}", (model_id,)).fetchone()
     return int(row[0]) if row else 0
 
 

@@ -38,12 +38,14 @@ _COLUMNS = "id, path, scope, recursive, include_globs, exclude_globs, created_at
 
 
 def _folder(r: tuple[Any, ...]) -> Folder:
-    return Folder(int(r[0]), str(r[1]), str(r[2]), bool(r[3]), tuple(json.loads(r[4])), tuple(json.loads(r[5])),
-                  float(r[6]), r[7])
+    return Folder(
+        int(r[0]), str(r[1]), str(r[2]), bool(r[3]), tuple(json.loads(r[4])), tuple(json.loads(r[5])), float(r[6]), r[7]
+    )
 
 
-def insert(conn: apsw.Connection, path: str, scope: str, recursive: bool,
-           include: tuple[str, ...], exclude: tuple[str, ...]) -> Folder:
+def insert(
+    conn: apsw.Connection, path: str, scope: str, recursive: bool, include: tuple[str, ...], exclude: tuple[str, ...]
+) -> Folder:
     conn.execute(
         "INSERT INTO folders(path, scope, recursive, include_globs, exclude_globs, created_at) VALUES (?,?,?,?,?,?)",
         (path, scope, int(recursive), json.dumps(list(include)), json.dumps(list(exclude)), time.time()),
@@ -79,5 +81,7 @@ def documents_in(conn: apsw.Connection, folder_id: int) -> dict[str, tuple[str, 
     """path → (document id, size, mtime_ns, sha256) for the folder's documents."""
     return {
         str(r[0]): (str(r[1]), r[2], r[3], r[4])
-        for r in conn.execute("SELECT path, id, size, mtime_ns, sha256 FROM documents WHERE folder_id = ?", (folder_id,))
+        for r in conn.execute(
+            "SELECT path, id, size, mtime_ns, sha256 FROM documents WHERE folder_id = ?", (folder_id,)
+        )
     }

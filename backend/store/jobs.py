@@ -201,7 +201,8 @@ class JobQuery:
 
 
 def list_jobs(conn: apsw.Connection, q: JobQuery) -> tuple[list[Job], int | None]:
-    where, params = [], []  # type: ignore[var-annotated]
+    where: list[str] = []
+    params: list[str | int] = []
     for column, value in (("state", q.state), ("kind", q.kind), ("document_id", q.document_id)):
         if value is not None:
             where.append(f"{column} = ?")

@@ -71,9 +71,7 @@ def load_migrations(directory: Path | None = None) -> list[Migration]:
     migrations.sort(key=lambda m: m.version)
     expected = list(range(1, len(migrations) + 1))
     if [m.version for m in migrations] != expected:
-        raise MigrationError(
-            f"migration versions must be 1..N without gaps, got {[m.name for m in migrations]}"
-        )
+        raise MigrationError(f"migration versions must be 1..N without gaps, got {[m.name for m in migrations]}")
     return migrations
 
 

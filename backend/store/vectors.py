@@ -122,9 +122,7 @@ def _table(name: str) -> str:
 
 # -- registry --------------------------------------------------------------------------------
 def list_indexes(conn: apsw.Connection) -> list[VectorIndex]:
-    rows = conn.execute(
-        "SELECT model_id, table_name, dim, state FROM vector_indexes ORDER BY created_at"
-    )
+    rows = conn.execute("SELECT model_id, table_name, dim, state FROM vector_indexes ORDER BY created_at")
     return [VectorIndex(str(m), _table(str(t)), int(d), str(s)) for m, t, d, s in rows]
 
 
@@ -149,9 +147,7 @@ def _create_table(conn: apsw.Connection, table: str, dim: int) -> None:
 
 
 def _table_exists(conn: apsw.Connection, table: str) -> bool:
-    row = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
-    ).fetchone()
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
     return row is not None
 
 
@@ -176,8 +172,7 @@ def ensure_index(conn: apsw.Connection, model_id: str, dim: int) -> str:
     table = f"vec_chunks_{max(taken, default=0) + 1}"
     _create_table(conn, table, dim)
     conn.execute(
-        "INSERT INTO vector_indexes(model_id, table_name, dim, state, created_at)"
-        " VALUES (?, ?, ?, 'building', ?)",
+        "INSERT INTO vector_indexes(model_id, table_name, dim, state, created_at) VALUES (?, ?, ?, 'building', ?)",
         (model_id, table, dim, time.time()),
     )
     return table
@@ -225,9 +220,7 @@ _META_SQL = (
 )
 
 
-def _chunk_meta(
-    conn: apsw.Connection, chunk_ids: Sequence[int]
-) -> dict[int, tuple[str, str, float]]:
+def _chunk_meta(conn: apsw.Connection, chunk_ids: Sequence[int]) -> dict[int, tuple[str, str, float]]:
     meta: dict[int, tuple[str, str, float]] = {}
     for start in range(0, len(chunk_ids), _BATCH):
         part = list(chunk_ids[start : start + _BATCH])
@@ -258,9 +251,7 @@ def _insert_bits(
     return len(rows)
 
 
-def put_vectors(
-    conn: apsw.Connection, model_id: str, rows: Sequence[tuple[int, npt.ArrayLike]]
-) -> int:
+def put_vectors(conn: apsw.Connection, model_id: str, rows: Sequence[tuple[int, npt.ArrayLike]]) -> int:
     """Store (or replace) the vectors of existing chunks for ``model_id``.
 
     Writes the canonical ``embeddings`` rows and the binary vec0 rows (creating the model's

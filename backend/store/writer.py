@@ -42,9 +42,7 @@ class WriterStopped(Unavailable):
 class Writer:
     """Owns the write connection and the thread that uses it."""
 
-    def __init__(
-        self, path: Path, migrations: list[Migration], *, name: str = "sqlite-writer"
-    ) -> None:
+    def __init__(self, path: Path, migrations: list[Migration], *, name: str = "sqlite-writer") -> None:
         self.path = path
         self.name = name
         self._migrations = migrations
@@ -134,9 +132,7 @@ class Writer:
             if stopping:
                 return
 
-    def _run_batch(
-        self, conn: apsw.Connection, batch: list[tuple[WriteFn[Any], Future[Any]]]
-    ) -> None:
+    def _run_batch(self, conn: apsw.Connection, batch: list[tuple[WriteFn[Any], Future[Any]]]) -> None:
         started = time.perf_counter()
         outcomes: list[tuple[Future[Any], bool, Any]] = []
         try:

@@ -39,7 +39,12 @@ class Plan:
         return bool(self.add or self.changed or self.removed or self.moves)
 
     def summary(self) -> dict[str, int]:
-        return {"added": len(self.add), "changed": len(self.changed), "removed": len(self.removed), "moved": len(self.moves)}
+        return {
+            "added": len(self.add),
+            "changed": len(self.changed),
+            "removed": len(self.removed),
+            "moved": len(self.moves),
+        }
 
 
 def plan(indexed: dict[str, Indexed], scanned: dict[str, FileInfo]) -> Plan:

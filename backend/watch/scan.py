@@ -88,9 +88,9 @@ def walk(rules: Rules, start: Path | None = None) -> Iterator[tuple[str, FileInf
             path = Path(entry.path)
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    if rules.recursive and not entry.name.startswith(".") and entry.name not in SKIP_DIRS:
-                        if not any(path == s or s in path.parents for s in rules.skip):
-                            stack.append(path)
+                    descend = rules.recursive and not entry.name.startswith(".") and entry.name not in SKIP_DIRS
+                    if descend and not any(path == s or s in path.parents for s in rules.skip):
+                        stack.append(path)
                     continue
             except OSError:
                 continue

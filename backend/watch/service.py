@@ -13,9 +13,10 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import apsw
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
@@ -34,6 +35,19 @@ from backend.store.folders import Folder
 from backend.watch.coalesce import Pending
 from backend.watch.reconcile import Indexed, Plan, match_moves, plan
 from backend.watch.scan import DEFAULT_INCLUDE, FileInfo, Rules, stat_candidate, walk
+
+T = TypeVar("T")
+
+
+def _for_each(items: Sequence[T], fn: Callable[[apsw.Connection, T], object]) -> Callable[[apsw.Connection], None]:
+    """A write function applying ``fn`` to every item in one transaction."""
+
+    def write(conn: apsw.Connection) -> None:
+        for item in items:
+            fn(conn, item)
+
+    return write
+
 
 log = logging.getLogger("docsidecar.watch")
 
@@ -124,8 +138,9 @@ class WatchService:
         self.status.set(ComponentState.STOPPED)
 
     # -- folder management (API) --------------------------------------------------------------
-    def add_folder(self, raw_path: str, scope: str, recursive: bool,
-                   include: tuple[str, ...] | None, exclude: tuple[str, ...]) -> Folder:
+    def add_folder(
+        self, raw_path: str, scope: str, recursive: bool, include: tuple[str, ...] | None, exclude: tuple[str, ...]
+    ) -> Folder:
         path = self._check_folder(raw_path)
         include = tuple(include) if include else DEFAULT_INCLUDE
 
@@ -156,15 +171,19 @@ class WatchService:
         if not keep_documents:
             for start in range(0, len(doc_ids), WRITE_BATCH):
                 part = doc_ids[start : start + WRITE_BATCH]
-                self.store.write(lambda c, part=part: [delete_document(c, d) for d in part])
+                self.store.write(_for_each(part, delete_document))
         self.store.write(lambda c: folder_repo.delete(c, folder_id))
-        self.events.publish("folder.removed", {"folder_id": folder_id, "documents_removed": 0 if keep_documents else len(doc_ids)})
+        self.events.publish(
+            "folder.removed", {"folder_id": folder_id, "documents_removed": 0 if keep_documents else len(doc_ids)}
+        )
         self._refresh_status()
 
     def folder_states(self) -> dict[int, dict[str, Any]]:
         with self._lock:
-            return {fid: {"mode": w.mode, "error": w.error, "pending": len(w.pending.files) + len(w.pending.dirs)}
-                    for fid, w in self._watched.items()}
+            return {
+                fid: {"mode": w.mode, "error": w.error, "pending": len(w.pending.files) + len(w.pending.dirs)}
+                for fid, w in self._watched.items()
+            }
 
     def rescan(self, folder_id: int) -> None:
         self._inbox.put(("scan", folder_id))
@@ -195,8 +214,10 @@ class WatchService:
             watch = self._observer.schedule(_Enqueue(folder.id, self._inbox), folder.path, recursive=folder.recursive)
         except OSError as exc:
             mode = "polling"
-            error = (f"cannot watch ({exc.strerror or exc}); scanning every {self.polling_interval_s:.0f} s instead"
-                     " — on Linux raise fs.inotify.max_user_watches")
+            error = (
+                f"cannot watch ({exc.strerror or exc}); scanning every {self.polling_interval_s:.0f} s instead"
+                " — on Linux raise fs.inotify.max_user_watches"
+            )
             log.warning("folder %s: %s", folder.path, error)
         with self._lock:
             self._watched[folder.id] = _Watched(folder, rules, watch, mode, Pending(), error=error)
@@ -210,8 +231,10 @@ class WatchService:
     def _refresh_status(self) -> None:
         states = self.folder_states()
         degraded = any(s["mode"] != "watching" for s in states.values())
-        self.status.set(ComponentState.DEGRADED if degraded else ComponentState.READY,
-                        {"folders": len(states), "polling": sum(s["mode"] == "polling" for s in states.values())})
+        self.status.set(
+            ComponentState.DEGRADED if degraded else ComponentState.READY,
+            {"folders": len(states), "polling": sum(s["mode"] == "polling" for s in states.values())},
+        )
 
     # -- the dispatch thread --------------------------------------------------------------
     def _main(self) -> None:
@@ -264,7 +287,7 @@ class WatchService:
     def _safely(self, fn: Any, *args: Any) -> None:
         try:
             fn(*args)
-        except Exception as exc:  # noqa: BLE001 - the watcher must survive one bad folder
+        except Exception as exc:
             log.exception("reconcile failed")
             self.events.publish("error", {"source": "watcher", "message": f"{type(exc).__name__}: {exc}"})
 
@@ -315,19 +338,24 @@ class WatchService:
 
     def _write_plan(self, folder: Folder, result: Plan, scanned: dict[str, FileInfo]) -> None:
         for doc_id, new_path in result.moves:
-            self.store.write(lambda c, d=doc_id, p=new_path: doc_repo.update(c, d, path=p, filename=Path(p).name))
+            self.store.write(_for_each([(doc_id, new_path)], _move))
             self.events.publish("document.moved", {"document_id": doc_id, "path": new_path})
         for start in range(0, len(result.removed), WRITE_BATCH):
             part = result.removed[start : start + WRITE_BATCH]
-            self.store.write(lambda c, part=part: [delete_document(c, d) for d in part])
+            self.store.write(_for_each(part, delete_document))
             for d in part:
                 self.events.publish("document.removed", {"document_id": d, "reason": "file deleted"})
         for start in range(0, len(result.changed), WRITE_BATCH):
             part = result.changed[start : start + WRITE_BATCH]
-            self.store.write(lambda c, part=part: [_queue_ingest(c, d) for d in part])
+            self.store.write(_for_each(part, _queue_ingest))
         for start in range(0, len(result.add), WRITE_BATCH):
             part = result.add[start : start + WRITE_BATCH]
-            self.store.write(lambda c, part=part: [_add_file(c, folder, p, scanned[p]) for p in part])
+            self.store.write(_for_each(part, lambda c, p: _add_file(c, folder, p, scanned[p])))
+
+
+def _move(conn: apsw.Connection, move: tuple[str, str]) -> None:
+    doc_id, new_path = move
+    doc_repo.update(conn, doc_id, path=new_path, filename=Path(new_path).name)
 
 
 def _hash_or_none(path: str) -> str | None:

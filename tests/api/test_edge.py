@@ -80,9 +80,7 @@ async def test_method_not_allowed_is_json(client: AsyncTestClient) -> None:  # t
         "",
     ],
 )
-async def test_foreign_host_header_is_refused_even_with_token(
-    client: AsyncTestClient, host: str
-) -> None:  # type: ignore[type-arg]
+async def test_foreign_host_header_is_refused_even_with_token(client: AsyncTestClient, host: str) -> None:  # type: ignore[type-arg]
     for path in ("/v1/health", "/v1/status"):
         r = await client.get(path, headers={"Host": host})
         assert r.status_code == 403
@@ -100,9 +98,7 @@ async def test_disallowed_origin_refused_and_gets_no_cors_headers(client: AsyncT
         assert r.status_code == 403
         assert r.json()["error"] == "forbidden_origin"
         assert "access-control-allow-origin" not in r.headers
-        pre = await client.options(
-            "/v1/status", headers={"Origin": origin, "Access-Control-Request-Method": "GET"}
-        )
+        pre = await client.options("/v1/status", headers={"Origin": origin, "Access-Control-Request-Method": "GET"})
         assert pre.status_code == 403
         assert "access-control-allow-origin" not in pre.headers
 
@@ -124,9 +120,7 @@ async def test_allowed_origin_gets_cors_and_preflight(client: AsyncTestClient) -
     r = await client.get("/v1/status", headers={"Origin": origin})
     assert r.status_code == 401, "CORS does not replace the token"
     assert r.headers["access-control-allow-origin"] == origin
-    r = await client.get(
-        "/v1/status", headers={"Origin": origin, "Authorization": f"Bearer {TEST_TOKEN}"}
-    )
+    r = await client.get("/v1/status", headers={"Origin": origin, "Authorization": f"Bearer {TEST_TOKEN}"})
     assert r.status_code == 200
     assert r.headers["access-control-allow-origin"] == origin
 
@@ -167,9 +161,7 @@ async def test_metrics_count_requests_by_route(client: AsyncTestClient) -> None:
     line = next(
         ln
         for ln in text.splitlines()
-        if ln.startswith("docsidecar_http_requests_total{")
-        and 'route="/v1/status"' in ln
-        and 'status="200"' in ln
+        if ln.startswith("docsidecar_http_requests_total{") and 'route="/v1/status"' in ln and 'status="200"' in ln
     )
     assert float(line.rsplit(" ", 1)[1]) >= 2
     assert "docsidecar_http_request_duration_seconds_bucket" in text

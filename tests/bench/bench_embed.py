@@ -138,8 +138,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"(mean {c['mean_tokens']:.0f}, p10 {c['p10_tokens']:.0f}, max {c['max_tokens']}); "
         f"load average {m['load_avg_start'][0]:.2f} → {report['load_avg_end'][0]:.2f}",
         "",
-        "| engine | chunks/s | tokens/s | vs ST | vs naive | query median ms | query p95 ms "
-        "| peak RSS MB | load s |",
+        "| engine | chunks/s | tokens/s | vs ST | vs naive | query median ms | query p95 ms | peak RSS MB | load s |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in report["engines"].items():
@@ -156,9 +155,7 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["", f"int8 vs fp32 cosine: mean {a['mean']:.5f}, p1 {a['p1']:.5f}, "
                   f"min {a['min']:.5f}"]  # fmt: skip
     if "max_abs_diff_ours_vs_naive" in agree:
-        lines.append(
-            f"bucketed vs naive (same model): max |Δ| {agree['max_abs_diff_ours_vs_naive']:.2e}"
-        )
+        lines.append(f"bucketed vs naive (same model): max |Δ| {agree['max_abs_diff_ours_vs_naive']:.2e}")
     if "spinning" in report:
         lines += [
             "",

@@ -153,8 +153,9 @@ def chunk_page(path: Path, tokenizer: object | None) -> list[BenchChunk]:
         return []
     title = doc.title or path.stem
     return [
-        BenchChunk(path.name, title, c.ordinal, c.text, c.char_start, c.char_end,
-                   " > ".join(c.heading_path), c.token_count)  # fmt: skip
+        BenchChunk(
+            path.name, title, c.ordinal, c.text, c.char_start, c.char_end, " > ".join(c.heading_path), c.token_count
+        )
         for c in chunk_document(doc, tokenizer)  # type: ignore[arg-type]
     ]
 

@@ -40,8 +40,7 @@ def build(tokenizer: Tokenizer, n: int, *, window: int = 198, docs: Path = PG_DO
     pages = sorted(docs.glob("*.html"))
     if not pages:
         raise SystemExit(
-            f"no HTML files in {docs}: install the Debian package postgresql-doc-15 "
-            "(apt-get install postgresql-doc-15)"
+            f"no HTML files in {docs}: install the Debian package postgresql-doc-15 (apt-get install postgresql-doc-15)"
         )
     chunks = [
         w

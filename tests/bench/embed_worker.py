@@ -108,9 +108,7 @@ def engine_ours(job: dict[str, Any]) -> dict[str, Any]:
     for name, emb in (("spin_off", off), ("spin_on", on)):
         spin[name] = {
             "idle_cpu_s_after_embed": idle_cpu_after_work(emb.embed, job["chunks"][:16]),
-            "idle_cpu_s_after_query": idle_cpu_after_work(
-                lambda t, e=emb: e.embed_query(t[0]), job["queries"][:1]
-            ),
+            "idle_cpu_s_after_query": idle_cpu_after_work(lambda t, e=emb: e.embed_query(t[0]), job["queries"][:1]),
             "query_ms": latencies_ms(emb.embed_query, job["queries"]),
             "bulk_subset_s": timed_bulk(emb.embed, subset, job["rounds"])[0],
             "bulk_subset_chunks": len(subset),
@@ -130,9 +128,7 @@ def engine_naive(job: dict[str, Any]) -> dict[str, Any]:
     tok.enable_padding(length=256)
     so = ort.SessionOptions()
     so.intra_op_num_threads = job["threads"]
-    sess = ort.InferenceSession(
-        str(model_dir / "model.onnx"), sess_options=so, providers=["CPUExecutionProvider"]
-    )
+    sess = ort.InferenceSession(str(model_dir / "model.onnx"), sess_options=so, providers=["CPUExecutionProvider"])
     load_s = time.perf_counter() - t0
 
     def embed(texts: list[str]) -> np.ndarray:

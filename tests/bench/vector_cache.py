@@ -46,10 +46,7 @@ class VectorCache:
         directory.mkdir(parents=True, exist_ok=True)
         conn = apsw.Connection(str(directory / f"vectors-{model_id}.sqlite"))
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)"
-            " WITHOUT ROWID"
-        )
+        conn.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL) WITHOUT ROWID")
         return cls(conn, model_id)
 
     def __enter__(self) -> VectorCache:
@@ -74,9 +71,7 @@ class VectorCache:
                 out.append(t)
         return np.empty((0, 0), dtype=np.float32) if out is None else out
 
-    def ensure(
-        self, embedder: OnnxEmbedder, texts: Sequence[str], progress: TextIO | None = None
-    ) -> None:
+    def ensure(self, embedder: OnnxEmbedder, texts: Sequence[str], progress: TextIO | None = None) -> None:
         todo = self.missing(texts)
         t0 = time.perf_counter()
         done = 0

@@ -56,9 +56,7 @@ def test_ready_line_then_serves_with_token(tmp_path: Path) -> None:
     finally:
         code = sc.stop()
     assert code == 0
-    assert sc.stdout_lines == [json.dumps(sc.ready, separators=(",", ":"))], (
-        "stdout carries only the ready line"
-    )
+    assert sc.stdout_lines == [json.dumps(sc.ready, separators=(",", ":"))], "stdout carries only the ready line"
     assert not (tmp_path / "d" / "instance.json").exists()
 
 
@@ -77,9 +75,7 @@ def test_token_from_parent_env_is_used_and_not_written(tmp_path: Path) -> None:
 def test_signal_exits_cleanly_within_2s(tmp_path: Path, sig: signal.Signals) -> None:
     sc = start_sidecar(tmp_path / "d")
     # an open event stream must not hold the shutdown up
-    stream = httpx.Client(
-        base_url=sc.base_url, headers={"Authorization": f"Bearer {sc.token}"}, timeout=10
-    )
+    stream = httpx.Client(base_url=sc.base_url, headers={"Authorization": f"Bearer {sc.token}"}, timeout=10)
     with stream.stream("GET", "/v1/events") as events:
         next(events.iter_lines())
         start = time.monotonic()

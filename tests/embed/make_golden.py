@@ -56,9 +56,7 @@ def main(reference_dir: str) -> None:
     }
     dest = Path(__file__).with_name("golden_minilm.json")
     # One vector per line: small, and a diff shows which sentence changed.
-    head = json.dumps(
-        {k: v for k, v in out.items() if k != "vectors"}, ensure_ascii=False, indent=1
-    )
+    head = json.dumps({k: v for k, v in out.items() if k != "vectors"}, ensure_ascii=False, indent=1)
     rows = ",\n  ".join(json.dumps(v) for v in out["vectors"])
     dest.write_text(head[:-2] + ',\n "vectors": [\n  ' + rows + "\n ]\n}\n", encoding="utf-8")
     print(f"wrote {dest} ({len(SENTENCES)} vectors)")

@@ -63,9 +63,7 @@ def test_scatter_refuses_gaps_and_bad_shapes() -> None:
         scatter(1, 2, [(Batch((0,), 1), np.zeros((1, 3), np.float32))])
 
 
-@pytest.mark.parametrize(
-    ("lengths", "budget", "max_bs"), [([1], 0, None), ([1], 1, 0), ([-1], 10, None)]
-)
+@pytest.mark.parametrize(("lengths", "budget", "max_bs"), [([1], 0, None), ([1], 1, 0), ([-1], 10, None)])
 def test_bad_arguments(lengths: list[int], budget: int, max_bs: int | None) -> None:
     with pytest.raises(ValueError):
         plan_batches(lengths, budget, max_bs)

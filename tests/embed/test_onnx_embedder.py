@@ -89,9 +89,7 @@ texts_strategy = st.lists(
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(texts=texts_strategy, budget=st.integers(min_value=1, max_value=2048))
-def test_bucketing_keeps_order_and_matches_per_item(
-    onnx_embedder: OnnxEmbedder, texts: list[str], budget: int
-) -> None:
+def test_bucketing_keeps_order_and_matches_per_item(onnx_embedder: OnnxEmbedder, texts: list[str], budget: int) -> None:
     emb = variant(onnx_embedder, token_budget=budget, max_batch_size=8)
     bulk = emb.embed(texts)
     assert bulk.shape == (len(texts), 384)

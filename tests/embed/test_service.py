@@ -102,15 +102,11 @@ def test_start_twice_is_refused(model_files: ModelFiles) -> None:
 
 def test_stop_before_start_and_config_passthrough(model_files: ModelFiles) -> None:
     svc = EmbeddingService(
-        EmbedConfig(
-            models_dir=model_files.models_dir, threads=1, token_budget=100, query_cache_size=0
-        )
+        EmbedConfig(models_dir=model_files.models_dir, threads=1, token_budget=100, query_cache_size=0)
     )
     svc.stop()
     assert svc.state == "stopped"
-    svc2 = EmbeddingService(
-        EmbedConfig(models_dir=model_files.models_dir, threads=1, token_budget=100)
-    )
+    svc2 = EmbeddingService(EmbedConfig(models_dir=model_files.models_dir, threads=1, token_budget=100))
     svc2.start()
     assert svc2.wait_ready(60)
     assert svc2.embedder.token_budget == 100

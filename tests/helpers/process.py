@@ -56,11 +56,7 @@ class SidecarProcess:
         return int(self.proc.returncode)
 
     def rest_of_stdout(self) -> list[str]:
-        if (
-            self.proc.stdout is not None
-            and not self.proc.stdout.closed
-            and self.proc.poll() is not None
-        ):
+        if self.proc.stdout is not None and not self.proc.stdout.closed and self.proc.poll() is not None:
             self.stdout_lines += self.proc.stdout.read().decode().splitlines()
         return self.stdout_lines
 

@@ -114,9 +114,7 @@ def _pdf_string(text: str) -> str:
     return "(" + text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ")"
 
 
-def make_pdf(
-    pages: list[list[str]], *, outline: Sequence[tuple[str, int]] = (), title: str = ""
-) -> bytes:
+def make_pdf(pages: list[list[str]], *, outline: Sequence[tuple[str, int]] = (), title: str = "") -> bytes:
     """A minimal PDF: each page shows its lines in Helvetica (a real text layer); an empty list
     makes a page with a drawn rectangle and no text. ``outline``: flat (title, page index)."""
     objects: list[str] = []
@@ -158,12 +156,9 @@ def make_pdf(
             if k + 1 < len(items):
                 links += f" /Next {items[k + 1]} 0 R"
             objects[items[k] - 1] = (
-                f"<< /Title {_pdf_string(label)} {links} "
-                f"/Dest [{page_ids[page]} 0 R /XYZ null null null] >>"
+                f"<< /Title {_pdf_string(label)} {links} /Dest [{page_ids[page]} 0 R /XYZ null null null] >>"
             )
-        objects[root - 1] = (
-            f"<< /Type /Outlines /First {items[0]} 0 R /Last {items[-1]} 0 R /Count {len(items)} >>"
-        )
+        objects[root - 1] = f"<< /Type /Outlines /First {items[0]} 0 R /Last {items[-1]} 0 R /Count {len(items)} >>"
         outline_ref = f" /Outlines {root} 0 R"
     objects[catalog - 1] = f"<< /Type /Catalog /Pages {pages_obj} 0 R{outline_ref} >>"
     info = add(f"<< /Title {_pdf_string(title)} >>") if title else None
@@ -178,8 +173,7 @@ def make_pdf(
         out += f"{offset:010d} 00000 n \n".encode()
     info_ref = f" /Info {info} 0 R" if info else ""
     out += (
-        f"trailer\n<< /Size {len(objects) + 1} /Root {catalog} 0 R{info_ref} >>\n"
-        f"startxref\n{xref}\n%%EOF\n"
+        f"trailer\n<< /Size {len(objects) + 1} /Root {catalog} 0 R{info_ref} >>\nstartxref\n{xref}\n%%EOF\n"
     ).encode()
     return bytes(out)
 

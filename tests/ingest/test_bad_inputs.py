@@ -143,7 +143,7 @@ def test_five_megabyte_single_line_text(tmp_path: Path) -> None:
 
 
 def test_invalid_utf8_is_replaced_with_a_warning() -> None:
-    data = "héllo wörld ".encode() * 10 + b"\xff\xfe\xc3(" + " more text".encode()
+    data = "héllo wörld ".encode() * 10 + b"\xff\xfe\xc3(" + b" more text"
     doc = extract_bytes("mixed.txt", data)
     assert doc.status == "ok" and doc.encoding == "utf-8"
     assert "héllo wörld" in doc.text and "\ufffd" in doc.text

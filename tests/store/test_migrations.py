@@ -110,20 +110,11 @@ def test_fts_follows_chunk_rows(tmp_path: Path) -> None:
         "INSERT INTO chunks(document_id, ordinal, text, sha256, char_start, char_end, token_count) "
         "VALUES ('d1', 0, 'the quick brown fox', 'h', 0, 19, 4)"
     )
-    assert (
-        conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH 'brown'").fetchone()[0]
-        == 1
-    )
+    assert conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH 'brown'").fetchone()[0] == 1
     conn.execute("DELETE FROM documents WHERE id = 'd1'")
     assert conn.execute("SELECT count(*) FROM chunks").fetchone()[0] == 0
-    assert (
-        conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH 'brown'").fetchone()[0]
-        == 0
-    )
-    assert (
-        conn.execute("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('integrity-check', 1)")
-        is not None
-    )
+    assert conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH 'brown'").fetchone()[0] == 0
+    assert conn.execute("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('integrity-check', 1)") is not None
     conn.close()
 
 

@@ -79,8 +79,7 @@ class AuthService:
         user_id = str(uuid.uuid4())
         with self.admin_pool.connection() as conn:
             conn.execute(
-                "insert into auth.users (id, email, encrypted_password, email_confirmed_at)"
-                " values (%s, %s, %s, now())",
+                "insert into auth.users (id, email, encrypted_password, email_confirmed_at) values (%s, %s, %s, now())",
                 (user_id, email.lower(), hash_password(password)),
             )
         return user_id
@@ -109,17 +108,13 @@ class AuthService:
         raise auth_error(404, "not_found", "Unsupported endpoint")
 
     def _json(self, status: int, body: Any) -> Response:
-        return Response(
-            status, json.dumps(body).encode(), [("X-Supabase-Api-Version", AUTH_API_VERSION)]
-        )
+        return Response(status, json.dumps(body).encode(), [("X-Supabase-Api-Version", AUTH_API_VERSION)])
 
     def _body(self, request: Request) -> dict[str, Any]:
         try:
             body = json.loads(request.body or b"{}")
         except ValueError as exc:
-            raise auth_error(
-                400, "bad_json", f"Could not parse request body as JSON: {exc}"
-            ) from exc
+            raise auth_error(400, "bad_json", f"Could not parse request body as JSON: {exc}") from exc
         if not isinstance(body, dict):
             raise auth_error(400, "bad_json", "Could not parse request body as JSON")
         return body
@@ -142,9 +137,7 @@ class AuthService:
         token = self._insert_refresh_token(conn, user["id"], session_id, None)
         return self._session_json(user, session_id, token)
 
-    def _insert_refresh_token(
-        self, conn: psycopg.Connection, user_id: Any, session_id: Any, parent: str | None
-    ) -> str:
+    def _insert_refresh_token(self, conn: psycopg.Connection, user_id: Any, session_id: Any, parent: str | None) -> str:
         token = secrets.token_urlsafe(9)
         now = datetime.fromtimestamp(self.clock.now(), UTC)
         conn.execute(
@@ -189,9 +182,7 @@ class AuthService:
             raise auth_error(400, "validation_failed", "missing email or phone")
         with self.admin_pool.connection() as conn, conn.transaction():
             with conn.cursor(row_factory=dict_row) as cur:
-                user = cur.execute(
-                    "select * from auth.users where email = %s", (email.lower(),)
-                ).fetchone()
+                user = cur.execute("select * from auth.users where email = %s", (email.lower(),)).fetchone()
             if user is None or not check_password(password, user["encrypted_password"]):
                 raise auth_error(400, "invalid_credentials", "Invalid login credentials")
             return self._json(200, self._new_session(conn, user))
@@ -205,9 +196,7 @@ class AuthService:
             conn.transaction(),
             conn.cursor(row_factory=dict_row) as cur,
         ):
-            row = cur.execute(
-                "select * from auth.refresh_tokens where token = %s for update", (token,)
-            ).fetchone()
+            row = cur.execute("select * from auth.refresh_tokens where token = %s for update", (token,)).fetchone()
             if row is None:
                 raise auth_error(
                     400,
@@ -225,8 +214,7 @@ class AuthService:
                 return self._json(200, self._session_json(user, row["session_id"], child))
             age = self.clock.now() - row["updated_at"].timestamp()
             active = cur.execute(
-                "select token from auth.refresh_tokens where session_id = %s and not revoked"
-                " order by id desc limit 1",
+                "select token from auth.refresh_tokens where session_id = %s and not revoked order by id desc limit 1",
                 (row["session_id"],),
             ).fetchone()
             if age <= self.reuse_interval_s and active is not None:
@@ -243,19 +231,13 @@ class AuthService:
             claims = self.tokens.decode(header[7:].strip())
         except TokenError as exc:
             detail = "token is expired" if exc.expired else exc.message
-            raise auth_error(
-                403, "bad_jwt", f"invalid JWT: unable to parse or verify signature, {detail}"
-            ) from exc
+            raise auth_error(403, "bad_jwt", f"invalid JWT: unable to parse or verify signature, {detail}") from exc
         if claims.get("role") != "authenticated" or "sub" not in claims:
             raise auth_error(403, "bad_jwt", "invalid claim: missing sub claim")
         with self.admin_pool.connection() as conn:
-            found = conn.execute(
-                "select 1 from auth.sessions where id = %s", (claims.get("session_id"),)
-            ).fetchone()
+            found = conn.execute("select 1 from auth.sessions where id = %s", (claims.get("session_id"),)).fetchone()
         if found is None:
-            raise auth_error(
-                403, "session_not_found", "Session from session_id claim in JWT does not exist"
-            )
+            raise auth_error(403, "session_not_found", "Session from session_id claim in JWT does not exist")
         return claims
 
     def _logout(self, request: Request) -> Response:

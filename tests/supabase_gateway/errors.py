@@ -19,9 +19,7 @@ AUTH_API_VERSION = "2024-01-01"
 class ApiError(Exception):
     """An error response ready to be written: status, JSON body and extra headers."""
 
-    def __init__(
-        self, status: int, body: dict[str, Any], headers: tuple[tuple[str, str], ...] = ()
-    ) -> None:
+    def __init__(self, status: int, body: dict[str, Any], headers: tuple[tuple[str, str], ...] = ()) -> None:
         super().__init__(status, body)
         self.status = status
         self.body = body
@@ -92,9 +90,7 @@ def postgrest_error(
 def postgrest_from_pg(
     sqlstate: str, message: str, details: str | None, hint: str | None, authenticated: bool
 ) -> ApiError:
-    return postgrest_error(
-        pg_error_status(sqlstate, authenticated), sqlstate, message, details, hint
-    )
+    return postgrest_error(pg_error_status(sqlstate, authenticated), sqlstate, message, details, hint)
 
 
 def jwt_expired() -> ApiError:
@@ -102,9 +98,7 @@ def jwt_expired() -> ApiError:
         401,
         "PGRST303",
         "JWT expired",
-        headers=(
-            ("WWW-Authenticate", 'Bearer error="invalid_token", error_description="JWT expired"'),
-        ),
+        headers=(("WWW-Authenticate", 'Bearer error="invalid_token", error_description="JWT expired"'),),
     )
 
 
@@ -113,15 +107,11 @@ def jwt_invalid(message: str) -> ApiError:
         401,
         "PGRST301",
         message,
-        headers=(
-            ("WWW-Authenticate", f'Bearer error="invalid_token", error_description="{message}"'),
-        ),
+        headers=(("WWW-Authenticate", f'Bearer error="invalid_token", error_description="{message}"'),),
     )
 
 
-def storage_error(
-    status_code: int, code: str, message: str, http_status: int | None = None
-) -> ApiError:
+def storage_error(status_code: int, code: str, message: str, http_status: int | None = None) -> ApiError:
     """A Storage error; ``http_status`` overrides the 400/500 rule (429, 423 from a proxy...)."""
     if http_status is None:
         http_status = 500 if status_code == 500 else 400
@@ -132,11 +122,7 @@ def storage_error(
 def storage_from_pg(sqlstate: str, message: str) -> ApiError:
     """How Storage renders a database error (src/storage/database/errors.ts)."""
     if sqlstate == "42501":
-        text = (
-            "new row violates row-level security policy"
-            if "row-level security" in message
-            else message
-        )
+        text = "new row violates row-level security policy" if "row-level security" in message else message
         return storage_error(403, "AccessDenied", text)
     if sqlstate == "23505":
         return storage_error(409, "ResourceAlreadyExists", "The resource already exists")

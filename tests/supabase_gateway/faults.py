@@ -100,9 +100,7 @@ class FaultInjector:
             self._script.clear()
             self.counts.clear()
 
-    def script(
-        self, fault: Fault, path_prefix: str = "", method: str | None = None, status: int = 503
-    ) -> None:
+    def script(self, fault: Fault, path_prefix: str = "", method: str | None = None, status: int = 503) -> None:
         """Inject ``fault`` into the next request matching ``path_prefix`` (and ``method``)."""
         with self._lock:
             self._script.append(ScriptedFault(fault, path_prefix, method, status))
@@ -117,9 +115,7 @@ class FaultInjector:
         for item in self._script:
             if path.startswith(item.path_prefix) and item.method in (None, method):
                 self._script.remove(item)
-                return Decision(
-                    item.fault, status=item.status, retry_after_s=self.plan.retry_after_s
-                )
+                return Decision(item.fault, status=item.status, retry_after_s=self.plan.retry_after_s)
         return None
 
     def _draw(self, path: str) -> Decision:

@@ -91,9 +91,7 @@ class Gateway:
             self.config.refresh_reuse_interval_s,
         )
         self._rest = RestService(self._pool, self._tokens, self.config.max_rows)
-        self._storage = StorageService(
-            self._pool, self._admin_pool, self._tokens, files, self.config.max_file_size
-        )
+        self._storage = StorageService(self._pool, self._admin_pool, self._tokens, files, self.config.max_file_size)
         self._tus = TusService(self._storage, self.url, self.config.tus_chunk_size)
 
     def stop(self) -> None:
@@ -182,9 +180,7 @@ class Gateway:
             if path.startswith("/auth/"):
                 err = auth_error(429, "over_request_rate_limit", "Request rate limit reached")
             elif path.startswith("/storage/"):
-                err = storage_error(
-                    429, "SlowDown", "Please reduce your request rate", http_status=429
-                )
+                err = storage_error(429, "SlowDown", "Please reduce your request rate", http_status=429)
             else:
                 err = gateway_error(429, "Too Many Requests")
             return ApiError(429, err.body, err.headers + retry)

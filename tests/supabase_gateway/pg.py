@@ -92,17 +92,13 @@ class PgCluster:
             name = f"{prefix}_{next(self._counter)}"
         with self.connect("postgres", autocommit=True) as conn:
             conn.execute(
-                sql.SQL("create database {} template {}").format(
-                    sql.Identifier(name), sql.Identifier(TEMPLATE_DB)
-                )
+                sql.SQL("create database {} template {}").format(sql.Identifier(name), sql.Identifier(TEMPLATE_DB))
             )
         return name
 
     def drop_database(self, name: str) -> None:
         with self.connect("postgres", autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-            )
+            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
     def _build_template(self) -> None:
         with self.connect("postgres", autocommit=True) as conn:

@@ -78,18 +78,14 @@ class RestService:
         try:
             if sub.startswith("rpc/"):
                 if request.method != "POST":
-                    raise postgrest_error(
-                        405, "PGRST101", "Only GET and POST are supported for functions"
-                    )
+                    raise postgrest_error(405, "PGRST101", "Only GET and POST are supported for functions")
                 return self._rpc(request, caller, sub[4:])
             return self._table(request, caller, sub)
         except QueryError as exc:
             raise postgrest_error(400, "PGRST100", exc.message, exc.details) from exc
         except psycopg.Error as exc:
             if exc.sqlstate is None:
-                raise postgrest_error(
-                    503, "PGRST001", "Database client error. Retrying the connection."
-                ) from exc
+                raise postgrest_error(503, "PGRST001", "Database client error. Retrying the connection.") from exc
             diag = exc.diag
             raise postgrest_from_pg(
                 exc.sqlstate,
@@ -142,21 +138,17 @@ class RestService:
         call = sql.SQL("{}.{}({})").format(
             sql.Identifier("public"),
             sql.Identifier(name),
-            sql.SQL(", ").join(
-                sql.SQL("{} := _a.{}").format(sql.Identifier(k), sql.Identifier(k)) for k in present
-            ),
+            sql.SQL(", ").join(sql.SQL("{} := _a.{}").format(sql.Identifier(k), sql.Identifier(k)) for k in present),
         )
         source: sql.Composable = sql.SQL("")
         if present:
             source = sql.SQL(" from json_to_record(%s::json) as _a({})").format(
-                sql.SQL(", ").join(
-                    sql.SQL("{} {}").format(sql.Identifier(k), sql.SQL(types[k])) for k in present
-                )
+                sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(k), sql.SQL(types[k])) for k in present)
             )
         if func["proretset"]:
-            return sql.SQL(
-                "select coalesce(json_agg(_r), '[]'::json) from (select _f.*{} , lateral {} _f) _r"
-            ).format(source if present else sql.SQL(" from (select) _a"), call)
+            return sql.SQL("select coalesce(json_agg(_r), '[]'::json) from (select _f.*{} , lateral {} _f) _r").format(
+                source if present else sql.SQL(" from (select) _a"), call
+            )
         if func["typtype"] == "c":
             return sql.SQL("select to_json(_f) from (select ({}).*{}) _f").format(call, source)
         return sql.SQL("select to_json({}){}").format(call, source)
@@ -170,40 +162,33 @@ class RestService:
                 (name,),
             ).fetchone()
             if exists is None:
-                raise postgrest_error(
-                    404, "PGRST205", f"Could not find the table 'public.{name}' in the schema cache"
-                )
+                raise postgrest_error(404, "PGRST205", f"Could not find the table 'public.{name}' in the schema cache")
             query = parse_query(request.query)
             table = sql.Identifier("public", name)
             prefer = (request.header("Prefer") or "").replace(" ", "").split(",")
             representation = "return=representation" in prefer
-            with api_transaction(
-                conn, caller.role, caller.claims, request.method, request.path
-            ) as tx:
+            with api_transaction(conn, caller.role, caller.claims, request.method, request.path) as tx:
                 if request.method in ("GET", "HEAD"):
                     return self._read(request, tx, table, query)
                 write, params, status = self._write_sql(request, table, query)
                 stmt = sql.SQL(
-                    "with _w as ({} returning {}) select coalesce(json_agg(_w),"
-                    " '[]'::json)::text from _w"
+                    "with _w as ({} returning {}) select coalesce(json_agg(_w), '[]'::json)::text from _w"
                 ).format(write, query.select_sql())
                 row = tx.execute(stmt, params).fetchone()
         if not representation:
             return Response(status if status == 201 else 204, b"", content_type=None)
         return Response(200 if status == 204 else status, (row[0] if row else "[]").encode())
 
-    def _write_sql(
-        self, request: Request, table: sql.Composable, query: Any
-    ) -> tuple[sql.Composable, list[Any], int]:
+    def _write_sql(self, request: Request, table: sql.Composable, query: Any) -> tuple[sql.Composable, list[Any], int]:
         if request.method == "POST":
             body = self._rows(request)
             cols = sorted({k for row in body for k in row})
             if not cols:
                 raise postgrest_error(400, "PGRST102", "Empty or invalid json")
             ident = sql.SQL(", ").join(sql.Identifier(c) for c in cols)
-            stmt = sql.SQL(
-                "insert into {} ({}) select {} from json_populate_recordset(null::{}, %s::json)"
-            ).format(table, ident, ident, table)
+            stmt = sql.SQL("insert into {} ({}) select {} from json_populate_recordset(null::{}, %s::json)").format(
+                table, ident, ident, table
+            )
             return stmt, [json.dumps(body)], 201
         if request.method == "PATCH":
             patch = self._rows(request)
@@ -211,8 +196,7 @@ class RestService:
                 raise postgrest_error(400, "PGRST102", "Empty or invalid json")
             targets = sql.SQL(", ").join(sql.Identifier(c) for c in sorted(patch[0]))
             stmt = sql.SQL(
-                "update {} set ({}) = (select {} from json_populate_record(null::{},"
-                " %s::json)) where {}"
+                "update {} set ({}) = (select {} from json_populate_record(null::{}, %s::json)) where {}"
             ).format(table, targets, targets, table, query.where_sql())
             return stmt, [json.dumps(patch[0]), *query.params], 204
         if request.method == "DELETE":
@@ -220,15 +204,9 @@ class RestService:
             return stmt, list(query.params), 204
         raise postgrest_error(405, "PGRST117", "Unsupported HTTP method")
 
-    def _read(
-        self, request: Request, tx: psycopg.Connection, table: sql.Composable, query: Any
-    ) -> Response:
+    def _read(self, request: Request, tx: psycopg.Connection, table: sql.Composable, query: Any) -> Response:
         limit = min(query.limit if query.limit is not None else self.max_rows, self.max_rows)
-        order = (
-            sql.SQL(" order by {}").format(sql.SQL(", ").join(query.order))
-            if query.order
-            else sql.SQL("")
-        )
+        order = sql.SQL(" order by {}").format(sql.SQL(", ").join(query.order)) if query.order else sql.SQL("")
         stmt = sql.SQL(
             "select coalesce(json_agg(_t), '[]'::json)::text, count(*) from ("
             "select {} from {} where {}{} limit {} offset {}) _t"
@@ -242,9 +220,7 @@ class RestService:
         )
         row = tx.execute(stmt, query.params).fetchone()
         text, count = (row[0], row[1]) if row else ("[]", 0)
-        headers = [
-            ("Content-Range", f"{query.offset}-{query.offset + count - 1}/*" if count else "*/*")
-        ]
+        headers = [("Content-Range", f"{query.offset}-{query.offset + count - 1}/*" if count else "*/*")]
         if "application/vnd.pgrst.object+json" in (request.header("Accept") or ""):
             rows = json.loads(text)
             if len(rows) != 1:

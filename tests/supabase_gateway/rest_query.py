@@ -115,9 +115,7 @@ def parse_filter(column: str, expression: str) -> tuple[sql.Composable, list[str
         if not items:
             clause = sql.SQL("false")
         else:
-            clause = sql.SQL("{} in ({})").format(
-                col, sql.SQL(", ").join(sql.Placeholder() for _ in items)
-            )
+            clause = sql.SQL("{} in ({})").format(col, sql.SQL(", ").join(sql.Placeholder() for _ in items))
             params.extend(items)
     else:
         raise QueryError(f'"failed to parse filter ({op}.{value})"', details=op)

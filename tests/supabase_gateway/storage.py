@@ -45,9 +45,7 @@ def storage_caller(tokens: Tokens, request: Request) -> Caller:
     try:
         claims = tokens.decode(header[7:].strip())
     except TokenError as exc:
-        message = (
-            '"exp" claim timestamp check failed' if exc.expired else "signature verification failed"
-        )
+        message = '"exp" claim timestamp check failed' if exc.expired else "signature verification failed"
         raise storage_error(403, "AccessDenied", message) from exc
     role = str(claims.get("role") or "anon")
     if role not in ("anon", "authenticated", "service_role"):
@@ -141,13 +139,9 @@ class StorageService:
         limit = self._bucket(bucket).get("file_size_limit") or self.max_file_size
         size = staged.stat().st_size if staged is not None else len(content)
         if size > min(limit, self.max_file_size):
-            raise storage_error(
-                413, "EntityTooLarge", "The object exceeded the maximum allowed size"
-            )
+            raise storage_error(413, "EntityTooLarge", "The object exceeded the maximum allowed size")
         version = uuid.uuid4().hex
-        digest = hashlib.md5(
-            content if staged is None else staged.read_bytes(), usedforsecurity=False
-        ).hexdigest()
+        digest = hashlib.md5(content if staged is None else staged.read_bytes(), usedforsecurity=False).hexdigest()
         now = datetime.now(UTC).isoformat()
         metadata = {
             "eTag": f'"{digest}"',
@@ -174,8 +168,7 @@ class StorageService:
             ):
                 if upsert:
                     old = cur.execute(
-                        "select id, version from storage.objects where bucket_id = %s"
-                        " and name = %s",
+                        "select id, version from storage.objects where bucket_id = %s and name = %s",
                         (bucket, key),
                     ).fetchone()
                 row = cur.execute(
@@ -243,9 +236,7 @@ class StorageService:
         download = request.query_value("download")
         if download is not None:
             name = download or row["name"].rsplit("/", 1)[-1]
-            headers.append(
-                ("Content-Disposition", f"attachment; filename*=UTF-8''{urllib.parse.quote(name)}")
-            )
+            headers.append(("Content-Disposition", f"attachment; filename*=UTF-8''{urllib.parse.quote(name)}"))
         match = re.fullmatch(r"bytes=(\d*)-(\d*)", request.header("Range") or "")
         if match and (match.group(1) or match.group(2)):
             start = int(match.group(1) or 0)
@@ -271,9 +262,7 @@ class StorageService:
             or not 1 <= len(prefixes) <= 1000
             or not all(isinstance(p, str) for p in prefixes)
         ):
-            raise storage_error(
-                400, "InvalidRequest", "body/prefixes must be an array of 1 to 1000 strings"
-            )
+            raise storage_error(400, "InvalidRequest", "body/prefixes must be an array of 1 to 1000 strings")
         self._bucket(bucket)
         try:
             with (
@@ -282,8 +271,7 @@ class StorageService:
                 tx.cursor(row_factory=dict_row) as cur,
             ):
                 rows = cur.execute(
-                    "delete from storage.objects where bucket_id = %s and name = any(%s)"
-                    " returning *",
+                    "delete from storage.objects where bucket_id = %s and name = any(%s) returning *",
                     (bucket, prefixes),
                 ).fetchall()
         except psycopg.Error as exc:
@@ -291,11 +279,7 @@ class StorageService:
         for row in rows:
             self.file_path(row["id"], row["version"]).unlink(missing_ok=True)
         out = [
-            {
-                k: (str(v) if isinstance(v, uuid.UUID | datetime) else v)
-                for k, v in row.items()
-                if k != "path_tokens"
-            }
+            {k: (str(v) if isinstance(v, uuid.UUID | datetime) else v) for k, v in row.items() if k != "path_tokens"}
             for row in rows
         ]
         return Response(200, json.dumps(out).encode())
@@ -312,9 +296,7 @@ class StorageService:
         now = int(self.tokens.clock.now())
         token = self.tokens.encode({"url": f"{bucket}/{key}", "iat": now, "exp": now + expires_in})
         path = urllib.parse.quote(f"{bucket}/{key}", safe="/")
-        return Response(
-            200, json.dumps({"signedURL": f"/object/sign/{path}?token={token}"}).encode()
-        )
+        return Response(200, json.dumps({"signedURL": f"/object/sign/{path}?token={token}"}).encode())
 
     def _serve_signed(self, request: Request, bucket: str, key: str) -> Response:
         token = request.query_value("token")
@@ -323,11 +305,7 @@ class StorageService:
         try:
             claims = self.tokens.decode(token)
         except TokenError as exc:
-            message = (
-                '"exp" claim timestamp check failed'
-                if exc.expired
-                else "signature verification failed"
-            )
+            message = '"exp" claim timestamp check failed' if exc.expired else "signature verification failed"
             raise storage_error(400, "InvalidJWT", message) from exc
         if claims.get("url") != f"{bucket}/{key}":
             raise storage_error(400, "InvalidSignature", "Invalid signature")

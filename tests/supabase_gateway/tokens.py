@@ -66,6 +66,4 @@ class Tokens:
     def api_key(self, role: str) -> str:
         """A long-lived project API key (the anon / service_role keys of a Supabase project)."""
         now = int(self.clock.now())
-        return self.encode(
-            {"iss": "supabase-demo", "role": role, "iat": now, "exp": now + 10 * 365 * 86400}
-        )
+        return self.encode({"iss": "supabase-demo", "role": role, "iat": now, "exp": now + 10 * 365 * 86400})

@@ -137,11 +137,7 @@ class TusService:
 
     def _check_can_write(self, caller: Caller, bucket: str, key: str, upsert: bool) -> None:
         """Try the insert as the caller and roll it back: RLS or a duplicate fails now."""
-        conflict = (
-            " on conflict (bucket_id, name) do update set version = excluded.version"
-            if upsert
-            else ""
-        )
+        conflict = " on conflict (bucket_id, name) do update set version = excluded.version" if upsert else ""
         try:
             with (
                 self.storage.pool.connection() as conn,
@@ -163,9 +159,7 @@ class TusService:
 
     def _patch(self, request: Request, caller: Caller, upload: _Upload) -> Response:
         if (request.header("Content-Type") or "") != "application/offset+octet-stream":
-            raise tus_error(
-                415, "InvalidRequest", "Content-Type must be application/offset+octet-stream"
-            )
+            raise tus_error(415, "InvalidRequest", "Content-Type must be application/offset+octet-stream")
         if not upload.lock.acquire(blocking=False):
             raise tus_error(409, "ResourceLocked", "The upload is being written concurrently")
         try:
@@ -174,9 +168,7 @@ class TusService:
             except ValueError as exc:
                 raise tus_error(400, "InvalidRequest", "Upload-Offset is required") from exc
             if offset != upload.offset:
-                raise tus_error(
-                    409, "InvalidRequest", f"Upload-Offset {offset} does not match {upload.offset}"
-                )
+                raise tus_error(409, "InvalidRequest", f"Upload-Offset {offset} does not match {upload.offset}")
             data = request.body
             end = offset + len(data)
             if end > upload.length:

@@ -117,9 +117,7 @@ class SqlUser:
     def pull(self, cursor: str | None = None, limit: int = 500) -> dict[str, Any]:
         return dict(self.call("select public.sync_pull(%s, %s)", cursor, limit))
 
-    def pull_all(
-        self, cursor: str | None = None, limit: int = 500
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    def pull_all(self, cursor: str | None = None, limit: int = 500) -> tuple[list[dict[str, Any]], str | None]:
         rows: list[dict[str, Any]] = []
         while True:
             page = self.pull(cursor, limit)

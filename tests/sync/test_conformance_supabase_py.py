@@ -38,9 +38,7 @@ def client(gateway: Gateway) -> Iterator[Client]:
         yield create_client(
             gateway.url,
             gateway.anon_key,
-            options=SyncClientOptions(
-                auto_refresh_token=False, persist_session=False, httpx_client=http
-            ),
+            options=SyncClientOptions(auto_refresh_token=False, persist_session=False, httpx_client=http),
         )
 
 
@@ -81,9 +79,7 @@ def test_rpc_table_select_and_api_errors(client: Client, user: tuple[str, str, s
     assert [r["status"] for r in pushed.data["results"]] == ["accepted", "accepted"]
     pulled = client.rpc("sync_pull", {"p_cursor": None, "p_limit": 10}).execute()
     assert [r["id"] for r in pulled.data["changes"]] == [doc]
-    hits = client.rpc(
-        "match_chunks", {"query_embedding": [float(x) for x in vec[0]], "match_count": 3}
-    ).execute()
+    hits = client.rpc("match_chunks", {"query_embedding": [float(x) for x in vec[0]], "match_count": 3}).execute()
     assert hits.data[0]["document_id"] == doc and hits.data[0]["similarity"] == pytest.approx(1)
     rows = client.table("documents").select("id,title").eq("id", doc).execute()
     assert rows.data == [{"id": doc, "title": "T"}]

@@ -11,9 +11,7 @@ from tests.sync.conftest import SignedIn
 
 def _refresh(gw: Gateway, token: str) -> httpx.Response:
     with httpx.Client(base_url=gw.url, headers={"apikey": gw.anon_key}) as c:
-        return c.post(
-            "/auth/v1/token", params={"grant_type": "refresh_token"}, json={"refresh_token": token}
-        )
+        return c.post("/auth/v1/token", params={"grant_type": "refresh_token"}, json={"refresh_token": token})
 
 
 def test_password_grant_issues_supabase_shaped_session(gateway: Gateway, alice: SignedIn) -> None:
@@ -48,9 +46,7 @@ def test_wrong_password_and_missing_apikey(gateway: Gateway, alice: SignedIn) ->
         assert r.headers["x-sb-error-code"] == "invalid_credentials"
 
 
-def test_refresh_rotates_and_reuse_window_returns_the_active_token(
-    gateway: Gateway, alice: SignedIn
-) -> None:
+def test_refresh_rotates_and_reuse_window_returns_the_active_token(gateway: Gateway, alice: SignedIn) -> None:
     first = str(alice.session["refresh_token"])
     r1 = _refresh(gateway, first)
     assert r1.status_code == 200
@@ -81,9 +77,7 @@ def test_reuse_outside_the_window_revokes_the_session(gateway: Gateway, alice: S
     assert r.status_code == 403 and r.json()["code"] == "session_not_found"
 
 
-def test_expired_access_token_gives_pgrst303_then_refresh_recovers(
-    gateway: Gateway, alice: SignedIn
-) -> None:
+def test_expired_access_token_gives_pgrst303_then_refresh_recovers(gateway: Gateway, alice: SignedIn) -> None:
     gateway.clock.advance(3601)
     r = alice.client.post("/rest/v1/rpc/sync_pull", json={})
     assert r.status_code == 401
@@ -109,9 +103,7 @@ def test_bad_tokens(gateway: Gateway, alice: SignedIn) -> None:
         algorithm="HS256",
     )
     for token in (forged, "abc", "a.b.c"):
-        r = alice.client.post(
-            "/rest/v1/rpc/sync_pull", json={}, headers={"Authorization": f"Bearer {token}"}
-        )
+        r = alice.client.post("/rest/v1/rpc/sync_pull", json={}, headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 401 and r.json()["code"] == "PGRST301", r.text
     r = _refresh(gateway, "never-issued")
     assert r.status_code == 400 and r.json()["code"] == "refresh_token_not_found"

@@ -31,15 +31,11 @@ def test_dropped_connection_does_not_apply(gateway: Gateway, alice: SignedIn) ->
     doc = new_id()
     gateway.faults.script(Fault.DROP, "/rest/v1/rpc/sync_push")
     with pytest.raises(httpx.RemoteProtocolError):
-        alice.client.post(
-            "/rest/v1/rpc/sync_push", json={"p_changes": [document_change(doc, 1, "A")]}
-        )
+        alice.client.post("/rest/v1/rpc/sync_push", json={"p_changes": [document_change(doc, 1, "A")]})
     assert not _doc_exists(alice, doc)
 
 
-def test_lost_response_is_applied_and_retry_is_idempotent(
-    gateway: Gateway, alice: SignedIn
-) -> None:
+def test_lost_response_is_applied_and_retry_is_idempotent(gateway: Gateway, alice: SignedIn) -> None:
     doc = new_id()
     body = {"p_changes": [document_change(doc, 1, "A")]}
     gateway.faults.script(Fault.LOST_RESPONSE, "/rest/v1/rpc/sync_push")
@@ -55,9 +51,7 @@ def test_lost_response_is_applied_and_retry_is_idempotent(
     ]
 
 
-def test_lost_refresh_response_is_recovered_within_reuse_window(
-    gateway: Gateway, alice: SignedIn
-) -> None:
+def test_lost_refresh_response_is_recovered_within_reuse_window(gateway: Gateway, alice: SignedIn) -> None:
     token = str(alice.session["refresh_token"])
     gateway.faults.script(Fault.LOST_RESPONSE, "/auth/v1/token")
     with httpx.Client(base_url=gateway.url, headers={"apikey": gateway.anon_key}) as c:
@@ -67,16 +61,12 @@ def test_lost_refresh_response_is_recovered_within_reuse_window(
                 params={"grant_type": "refresh_token"},
                 json={"refresh_token": token},
             )
-        r = c.post(
-            "/auth/v1/token", params={"grant_type": "refresh_token"}, json={"refresh_token": token}
-        )
+        r = c.post("/auth/v1/token", params={"grant_type": "refresh_token"}, json={"refresh_token": token})
     assert r.status_code == 200
 
 
 def test_random_plan_is_deterministic_per_seed() -> None:
-    plan = FaultPlan(
-        seed=42, server_error=0.1, rate_limit=0.05, drop=0.05, lost_response=0.1, jitter_s=0.01
-    )
+    plan = FaultPlan(seed=42, server_error=0.1, rate_limit=0.05, drop=0.05, lost_response=0.1, jitter_s=0.01)
     runs = []
     for _ in range(2):
         injector = FaultInjector(plan)

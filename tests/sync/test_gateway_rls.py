@@ -31,9 +31,7 @@ def _alice_document(alice: SignedIn) -> tuple[str, str, bytes]:
             ]
         },
     )
-    assert r.status_code == 200 and all(x["status"] == "accepted" for x in r.json()["results"]), (
-        r.text
-    )
+    assert r.status_code == 200 and all(x["status"] == "accepted" for x in r.json()["results"]), r.text
     return doc, key, data
 
 
@@ -71,9 +69,7 @@ def test_rpc_and_table_writes_cannot_touch_other_users_rows(alice: SignedIn, bob
     result = r.json()["results"][0]
     assert result["status"] == "rejected" and result["error"]["code"] == "23505"
     # Chunks for alice's document id land (if at all) in bob's own rows only.
-    bob.client.post(
-        "/rest/v1/rpc/sync_push", json={"p_changes": [chunks_change(doc, 99, "B", ["pwned"])]}
-    )
+    bob.client.post("/rest/v1/rpc/sync_push", json={"p_changes": [chunks_change(doc, 99, "B", ["pwned"])]})
     # Direct table writes: update filtered out by RLS (0 rows), insert violating RLS -> 403.
     r = bob.client.patch(
         "/rest/v1/documents",
@@ -99,15 +95,11 @@ def test_rpc_and_table_writes_cannot_touch_other_users_rows(alice: SignedIn, bob
     # Alice's data is intact.
     rows = alice.client.post("/rest/v1/rpc/sync_pull", json={}).json()["changes"]
     assert [(x["id"], x["title"], x["hlc"]) for x in rows] == [(doc, "secret", 10)]
-    chunks = alice.client.get(
-        "/rest/v1/chunks", params={"select": "text,user_id", "document_id": f"eq.{doc}"}
-    ).json()
+    chunks = alice.client.get("/rest/v1/chunks", params={"select": "text,user_id", "document_id": f"eq.{doc}"}).json()
     assert chunks == [{"text": "secret", "user_id": alice.user_id}]
 
 
-def test_storage_objects_are_private_to_their_owner(
-    gateway: Gateway, alice: SignedIn, bob: SignedIn
-) -> None:
+def test_storage_objects_are_private_to_their_owner(gateway: Gateway, alice: SignedIn, bob: SignedIn) -> None:
     _, key, data = _alice_document(alice)
     base = "/storage/v1/object"
     r = bob.client.get(f"{base}/authenticated/documents/{key}")
@@ -117,9 +109,7 @@ def test_storage_objects_are_private_to_their_owner(
     r = bob.client.post(f"{base}/sign/documents/{key}", json={"expiresIn": 60})
     assert r.status_code == 400 and r.json()["code"] == "NoSuchKey"
     for method in ("POST", "PUT"):
-        r = bob.client.request(
-            method, f"{base}/documents/{key}", content=b"overwrite", headers={"x-upsert": "true"}
-        )
+        r = bob.client.request(method, f"{base}/documents/{key}", content=b"overwrite", headers={"x-upsert": "true"})
         assert r.status_code == 400, r.text
         assert r.json()["code"] in ("AccessDenied", "KeyAlreadyExists")
     r = bob.client.post(f"{base}/documents/{alice.user_id}/{new_id()}/x", content=b"plant")

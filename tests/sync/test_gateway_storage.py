@@ -36,9 +36,7 @@ def test_upload_download_duplicate_upsert_delete(alice: SignedIn) -> None:
     assert r.status_code == 200
     r = alice.client.get(f"/storage/v1/object/authenticated/documents/{key}")
     assert r.status_code == 200 and r.content == b"v2"
-    r = alice.client.get(
-        f"/storage/v1/object/authenticated/documents/{key}", headers={"Range": "bytes=1-"}
-    )
+    r = alice.client.get(f"/storage/v1/object/authenticated/documents/{key}", headers={"Range": "bytes=1-"})
     assert r.status_code == 206 and r.content == b"2"
     r = alice.client.request(
         "DELETE",
@@ -63,9 +61,7 @@ def test_invalid_keys_and_buckets(alice: SignedIn) -> None:
     assert r.status_code == 400
 
 
-def test_signed_url_serves_without_credentials_until_it_expires(
-    gateway: Gateway, alice: SignedIn
-) -> None:
+def test_signed_url_serves_without_credentials_until_it_expires(gateway: Gateway, alice: SignedIn) -> None:
     data = b"shared"
     key = _key(alice, data)
     alice.client.post(f"/storage/v1/object/documents/{key}", content=data)
@@ -99,26 +95,18 @@ def test_tus_resumable_upload_in_6_mib_chunks_with_resume(alice: SignedIn) -> No
         headers={
             **tus,
             "Upload-Length": str(len(data)),
-            "Upload-Metadata": _meta(
-                bucketName="documents", objectName=key, contentType="application/pdf"
-            ),
+            "Upload-Metadata": _meta(bucketName="documents", objectName=key, contentType="application/pdf"),
         },
     )
     assert r.status_code == 201, r.text
     location = r.headers["Location"]
     patch = {**tus, "Content-Type": "application/offset+octet-stream"}
-    r = alice.client.patch(
-        location, content=data[: 6 * MIB], headers={**patch, "Upload-Offset": "0"}
-    )
+    r = alice.client.patch(location, content=data[: 6 * MIB], headers={**patch, "Upload-Offset": "0"})
     assert r.status_code == 204 and r.headers["Upload-Offset"] == str(6 * MIB)
     # A chunk that is not 6 MiB (and not the last) is refused; a wrong offset is a 409.
-    r = alice.client.patch(
-        location, content=data[6 * MIB : 7 * MIB], headers={**patch, "Upload-Offset": str(6 * MIB)}
-    )
+    r = alice.client.patch(location, content=data[6 * MIB : 7 * MIB], headers={**patch, "Upload-Offset": str(6 * MIB)})
     assert r.status_code == 400
-    r = alice.client.patch(
-        location, content=data[: 6 * MIB], headers={**patch, "Upload-Offset": "0"}
-    )
+    r = alice.client.patch(location, content=data[: 6 * MIB], headers={**patch, "Upload-Offset": "0"})
     assert r.status_code == 409
     # Resume: ask the server where we are.
     r = alice.client.head(location, headers=tus)
@@ -126,9 +114,7 @@ def test_tus_resumable_upload_in_6_mib_chunks_with_resume(alice: SignedIn) -> No
     offset = 6 * MIB
     while offset < len(data):
         chunk = data[offset : offset + 6 * MIB]
-        r = alice.client.patch(
-            location, content=chunk, headers={**patch, "Upload-Offset": str(offset)}
-        )
+        r = alice.client.patch(location, content=chunk, headers={**patch, "Upload-Offset": str(offset)})
         assert r.status_code == 204
         offset += len(chunk)
     r = alice.client.get(f"/storage/v1/object/authenticated/documents/{key}")

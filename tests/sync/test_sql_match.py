@@ -11,16 +11,12 @@ from tests.sync.helpers import SqlUser, chunks_change, document_change, new_id, 
 Users = Callable[[], SqlUser]
 
 
-def _load(
-    user: SqlUser, vectors: np.ndarray, per_doc: int, scope: str = "default", device: str = "A"
-) -> list[str]:
+def _load(user: SqlUser, vectors: np.ndarray, per_doc: int, scope: str = "default", device: str = "A") -> list[str]:
     ids: list[str] = []
     for start in range(0, len(vectors), per_doc):
         doc = new_id()
         block = vectors[start : start + per_doc]
-        change = chunks_change(
-            doc, 10, device, [f"text {start + i}" for i in range(len(block))], block
-        )
+        change = chunks_change(doc, 10, device, [f"text {start + i}" for i in range(len(block))], block)
         user.push([change, document_change(doc, 10, device, scope=scope)])
         ids.extend(c["id"] for c in change["chunks"])
     return ids

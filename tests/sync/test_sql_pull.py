@@ -77,9 +77,7 @@ def test_invalid_limit_is_rejected(sql_users: Users, limit: int) -> None:
         sql_users().pull(None, limit)
 
 
-def test_out_of_order_commit_is_never_skipped(
-    sql_users: Users, pg_cluster: PgCluster, pg_database: str
-) -> None:
+def test_out_of_order_commit_is_never_skipped(sql_users: Users, pg_cluster: PgCluster, pg_database: str) -> None:
     """T1 writes first but commits after T2; a pull in between must not pass T1's row."""
     alice = sql_users()
     seen, cursor = alice.pull_all()
@@ -108,9 +106,7 @@ def test_out_of_order_commit_is_never_skipped(
     assert alice.pull(cursor)["changes"] == []
 
 
-@settings(
-    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     commit_order=st.permutations(range(4)),
     pull_after=st.lists(st.booleans(), min_size=4, max_size=4),
@@ -142,14 +138,10 @@ def test_any_commit_order_delivers_every_row_exactly_once(
             stack.enter_context(pg_cluster.connect(pg_database, "authenticator", autocommit=True)),
             user_id,
         )
-        conns = [
-            stack.enter_context(pg_cluster.connect(pg_database, "authenticator")) for _ in docs
-        ]
+        conns = [stack.enter_context(pg_cluster.connect(pg_database, "authenticator")) for _ in docs]
         for conn, doc in zip(conns, docs, strict=True):
             conn.execute("set role authenticated")
-            conn.execute(
-                "select set_config('request.jwt.claims', %s, false)", (json.dumps(_claims(alice)),)
-            )
+            conn.execute("select set_config('request.jwt.claims', %s, false)", (json.dumps(_claims(alice)),))
             conn.execute("select public.sync_push(%s)", (Jsonb([document_change(doc, 1, "A")]),))
         for step, index in enumerate(commit_order):
             conns[index].commit()

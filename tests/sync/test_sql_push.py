@@ -17,9 +17,7 @@ def _count(user: SqlUser, table: str, doc_id: str) -> int:
 def test_new_document_with_chunks_is_accepted(sql_users: Users) -> None:
     alice = sql_users()
     doc = new_id()
-    results = alice.push(
-        [chunks_change(doc, 10, "A", ["one", "two"]), document_change(doc, 10, "A", title="Report")]
-    )
+    results = alice.push([chunks_change(doc, 10, "A", ["one", "two"]), document_change(doc, 10, "A", title="Report")])
     assert [r["status"] for r in results] == ["accepted", "accepted"]
     assert results[0]["count"] == 2
     current = results[1]["current"]
@@ -37,9 +35,7 @@ def test_retried_batch_returns_same_results_and_changes_nothing_twice(sql_users:
     second = alice.push(batch)
     assert second == first
     # Not re-applied: the row was not rewritten (same transaction stamp) and no chunk doubled.
-    assert (
-        alice.call("select change_xid::text from public.documents where id = %s", doc) == xid_before
-    )
+    assert alice.call("select change_xid::text from public.documents where id = %s", doc) == xid_before
     assert _count(alice, "chunks", doc) == 3
     # A later edit, then a replay of the old batch: the old change must not roll the doc back.
     edit = document_change(doc, 20, "A", base=(10, "A"), title="v2")
@@ -74,10 +70,7 @@ def test_concurrent_edit_that_loses_is_a_conflict_with_server_version(sql_users:
     # Device B uploads the chunks of its edit of version 10 (could still win: 20 > 10)...
     assert alice.push([chunks_change(doc, 20, "B", ["b1"])])[0]["status"] == "accepted"
     # ...meanwhile device A pushes its own edit of version 10 with a newer clock...
-    assert (
-        alice.push([document_change(doc, 30, "A", base=(10, "A"), title="A's")])[0]["status"]
-        == "accepted"
-    )
+    assert alice.push([document_change(doc, 30, "A", base=(10, "A"), title="A's")])[0]["status"] == "accepted"
     # ...then B's document change arrives: concurrent and older, so it loses.
     result = alice.push([document_change(doc, 20, "B", base=(10, "A"), title="B's")])[0]
     assert result["status"] == "conflict"
@@ -108,9 +101,7 @@ def test_concurrent_edit_that_wins_reports_the_replaced_version(sql_users: Users
     assert results[1]["replaced"]["title"] == "A's"
     assert results[1]["current"]["title"] == "B's"
     # Only the current version's chunks remain.
-    rows = alice.call(
-        "select array_agg(distinct doc_device) from public.chunks where document_id = %s", doc
-    )
+    rows = alice.call("select array_agg(distinct doc_device) from public.chunks where document_id = %s", doc)
     assert rows == ["B"]
 
 

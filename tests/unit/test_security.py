@@ -77,6 +77,4 @@ def test_origins() -> None:
     assert not origin_allowed("http://localhost:3000", allow)
     assert not origin_allowed("null", allow)
     assert origin_allowed("null", ("null",))
-    assert not origin_allowed("https://x.example", ("https://*",)), (
-        "http(s) wildcards are never honoured"
-    )
+    assert not origin_allowed("https://x.example", ("https://*",)), "http(s) wildcards are never honoured"

@@ -14,12 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_defaults_follow_os_conventions() -> None:
     assert default_data_dir({"HOME": "/home/u"}, "linux") == Path("/home/u/.local/share/docsidecar")
-    assert default_data_dir({"HOME": "/home/u", "XDG_DATA_HOME": "/x"}, "linux") == Path(
-        "/x/docsidecar"
-    )
-    assert default_data_dir({"HOME": "/Users/u"}, "darwin") == Path(
-        "/Users/u/Library/Application Support/docsidecar"
-    )
+    assert default_data_dir({"HOME": "/home/u", "XDG_DATA_HOME": "/x"}, "linux") == Path("/x/docsidecar")
+    assert default_data_dir({"HOME": "/Users/u"}, "darwin") == Path("/Users/u/Library/Application Support/docsidecar")
     assert (
         default_data_dir({"LOCALAPPDATA": r"C:\Users\u\AppData\Local", "HOME": "x"}, "win32")
         == Path(r"C:\Users\u\AppData\Local") / "docsidecar"

@@ -57,9 +57,7 @@ def read_source(path: Path, limits: ExtractLimits) -> bytes | ExtractedDocument:
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
         raise SourceGone("file no longer exists", detail={"path": str(path)}) from exc
     except OSError as exc:
-        raise SourceUnreadable(
-            f"cannot open file: {exc.strerror or exc}", detail={"path": str(path)}
-        ) from exc
+        raise SourceUnreadable(f"cannot open file: {exc.strerror or exc}", detail={"path": str(path)}) from exc
     try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
@@ -71,9 +69,7 @@ def read_source(path: Path, limits: ExtractLimits) -> bytes | ExtractedDocument:
         with os.fdopen(fd, "rb", closefd=False) as handle:
             data = handle.read(limits.max_file_bytes + 1)
     except OSError as exc:
-        raise SourceUnreadable(
-            f"cannot read file: {exc.strerror or exc}", detail={"path": str(path)}
-        ) from exc
+        raise SourceUnreadable(f"cannot read file: {exc.strerror or exc}", detail={"path": str(path)}) from exc
     finally:
         os.close(fd)
     if len(data) > limits.max_file_bytes:  # grew after fstat
@@ -81,9 +77,7 @@ def read_source(path: Path, limits: ExtractLimits) -> bytes | ExtractedDocument:
     return data
 
 
-def extract_file(
-    path: Path, limits: ExtractLimits | None = None, *, name: str | None = None
-) -> ExtractedDocument:
+def extract_file(path: Path, limits: ExtractLimits | None = None, *, name: str | None = None) -> ExtractedDocument:
     """Extract one file in this process (no timeout; see ``ExtractionWorker`` for that).
 
     ``name`` is the document's original file name when ``path`` has none worth sniffing (a
@@ -101,9 +95,7 @@ def extract_bytes(name: str, data: bytes, limits: ExtractLimits | None = None) -
     limits = limits or ExtractLimits()
     if not data or data.isspace():
         mime = _MIME_BY_EXT.get(PurePath(name).suffix.lower(), MIME_TEXT)
-        return not_ok(
-            mime, "no_text", "empty file" if not data else "file contains only whitespace"
-        )
+        return not_ok(mime, "no_text", "empty file" if not data else "file contains only whitespace")
     sniffed = sniff(name, data)
     if not sniffed.supported:
         return not_ok(sniffed.mime, "unsupported", sniffed.reason or "unsupported file type")
@@ -117,8 +109,7 @@ def extract_bytes(name: str, data: bytes, limits: ExtractLimits | None = None) -
         return not_ok(
             doc.mime,
             "failed",
-            f"extracted text has {len(doc.text)} characters, more than the limit of "
-            f"{limits.max_text_chars}",
+            f"extracted text has {len(doc.text)} characters, more than the limit of {limits.max_text_chars}",
             pages=doc.pages,
         )
     return doc

@@ -64,9 +64,7 @@ class ExtractedDocument:
         return self.status == "ok"
 
 
-def not_ok(
-    mime: str, status: Status, reason: str, *, pages: int | None = None
-) -> ExtractedDocument:
+def not_ok(mime: str, status: Status, reason: str, *, pages: int | None = None) -> ExtractedDocument:
     """A document with no text: ``unsupported``, ``no_text`` or ``failed`` plus the reason."""
     assert status != "ok"
     return ExtractedDocument(mime=mime, status=status, reason=reason, pages=pages)
@@ -123,9 +121,7 @@ class TextBuilder:
     ) -> ExtractedDocument:
         """The finished document; ``no_text`` with ``empty_reason`` when nothing was added."""
         if not self._blocks:
-            return ExtractedDocument(
-                mime=mime, status="no_text", reason=empty_reason, pages=pages, title=title
-            )
+            return ExtractedDocument(mime=mime, status="no_text", reason=empty_reason, pages=pages, title=title)
         return ExtractedDocument(
             mime=mime,
             status="ok",

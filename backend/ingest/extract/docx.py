@@ -70,10 +70,7 @@ def check_central_directory(zf: zipfile.ZipFile, limits: ExtractLimits) -> str |
         return f"zip bomb guard: {len(infos)} archive members (limit {limits.docx_max_members})"
     total = sum(info.file_size for info in infos)
     if total > limits.docx_max_uncompressed_bytes:
-        return (
-            f"zip bomb guard: {total} bytes declared uncompressed "
-            f"(limit {limits.docx_max_uncompressed_bytes})"
-        )
+        return f"zip bomb guard: {total} bytes declared uncompressed (limit {limits.docx_max_uncompressed_bytes})"
     for info in infos:
         if info.flag_bits & 0x1:
             return "encrypted archive member; password-protected documents are not supported"

@@ -172,9 +172,7 @@ def declared_charset(data: bytes) -> str | None:
 def extract_html(data: bytes) -> ExtractedDocument:
     decoded = decode_text(data, declared=declared_charset(data))
     if decoded is None:
-        return ExtractedDocument(
-            mime=MIME_HTML, status="unsupported", reason="HTML file is not decodable as text"
-        )
+        return ExtractedDocument(mime=MIME_HTML, status="unsupported", reason="HTML file is not decodable as text")
     return extract_html_text(decoded)
 
 

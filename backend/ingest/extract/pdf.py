@@ -28,9 +28,7 @@ from backend.ingest.limits import ExtractLimits
 NO_TEXT_REASON = "PDF has no text layer (scanned?); OCR is not supported"
 _PDFIUM_LOCK = threading.Lock()
 _DIGITS = re.compile(r"\d+")
-_PAGE_NUMBER = re.compile(
-    r"^(?:[-\u2013\u2014 ]*\d+[-\u2013\u2014 ]*|[ivxlcdm]+|page \d+( of \d+)?)$", re.I
-)
+_PAGE_NUMBER = re.compile(r"^(?:[-\u2013\u2014 ]*\d+[-\u2013\u2014 ]*|[ivxlcdm]+|page \d+( of \d+)?)$", re.I)
 _SENTENCE_END = (".", "!", "?", ":", '."', ".)", "?)", "!)")
 
 
@@ -160,9 +158,7 @@ class _PageWriter:
 
     def body(self, number: int, lines: list[str]) -> None:
         for paragraph in _paragraphs(lines):
-            self.out.add(
-                "\n".join(paragraph), "paragraph", page=number, heading_path=self.heading_path()
-            )
+            self.out.add("\n".join(paragraph), "paragraph", page=number, heading_path=self.heading_path())
 
 
 def _extract(pdf: pdfium.PdfDocument, limits: ExtractLimits) -> ExtractedDocument:

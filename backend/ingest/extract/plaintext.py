@@ -53,9 +53,7 @@ def extract_plain(decoded: Decoded) -> ExtractedDocument:
     return _result(MIME_TEXT, text, blocks, None, decoded)
 
 
-def _result(
-    mime: str, text: str, blocks: list[Block], title: str | None, decoded: Decoded
-) -> ExtractedDocument:
+def _result(mime: str, text: str, blocks: list[Block], title: str | None, decoded: Decoded) -> ExtractedDocument:
     if not blocks:
         return ExtractedDocument(mime=mime, status="no_text", reason="file contains no text")
     return ExtractedDocument(

@@ -45,9 +45,7 @@ def _finish(raw: str, encoding: str, warnings: tuple[str, ...] = ()) -> Decoded 
 def _replaced(data: bytes, encoding: str) -> Decoded | None:
     text = data.decode(encoding, errors="replace")
     bad = text.count("\ufffd")
-    warnings = (
-        (f"{bad} undecodable byte sequence(s) replaced with U+FFFD ({encoding})",) if bad else ()
-    )
+    warnings = (f"{bad} undecodable byte sequence(s) replaced with U+FFFD ({encoding})",) if bad else ()
     return _finish(text, encoding, warnings)
 
 

@@ -100,9 +100,7 @@ class ExtractionWorker:
         with self._lock:
             self._stop_child(graceful=True)
 
-    def extract(
-        self, path: Path, *, name: str | None = None, timeout: float | None = None
-    ) -> ExtractedDocument:
+    def extract(self, path: Path, *, name: str | None = None, timeout: float | None = None) -> ExtractedDocument:
         """Extract ``path`` in the child; ``timeout`` defaults to ``limits.timeout_seconds``.
 
         ``name`` is the original file name (type hint), as for :func:`extract_file`. Raises
@@ -120,9 +118,7 @@ class ExtractionWorker:
                 alive = self._process is not None and self._process.is_alive()
                 self._stop_child(graceful=False)
                 if alive:
-                    return not_ok(
-                        _mime_hint(path, name), "failed", f"extraction timed out after {limit:g} s"
-                    )
+                    return not_ok(_mime_hint(path, name), "failed", f"extraction timed out after {limit:g} s")
                 return not_ok(_mime_hint(path, name), "failed", "extractor process died")
             try:
                 kind, payload = conn.recv()

@@ -31,9 +31,7 @@ class InflateBudget:
     def spend(self, count: int) -> None:
         self.used += count
         if self.used > self.limit:
-            raise ArchiveRefused(
-                f"zip bomb guard: more than {self.limit} bytes inflated while reading"
-            )
+            raise ArchiveRefused(f"zip bomb guard: more than {self.limit} bytes inflated while reading")
 
 
 def iter_member(zf: zipfile.ZipFile, name: str, budget: InflateBudget) -> Iterator[bytes]:
