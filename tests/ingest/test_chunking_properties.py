@@ -149,7 +149,7 @@ def test_headings_start_chunks_and_name_them(tokenizer: HFSpanTokenizer) -> None
     starts = {c.char_start: c for c in chunks}
     for b in doc.blocks:
         if b.kind == "heading":
-            assert b.start in starts, f"no chunk starts at heading {doc.text[b.start:b.end]!r}"
+            assert b.start in starts, f"no chunk starts at heading {doc.text[b.start : b.end]!r}"
             assert starts[b.start].heading_path == b.heading_path
     assert all(len(c.heading_path) == 1 for c in chunks)
     assert [c.boundary for c in chunks].count("section") == 2
