@@ -9,6 +9,7 @@ one is in reach, stay on one page and carry the heading path of what they cover.
 from __future__ import annotations
 
 import bisect
+import itertools
 from dataclasses import dataclass
 
 import pytest
@@ -117,7 +118,7 @@ def test_target_size_overlap_and_boundary_preference(tokenizer: HFSpanTokenizer,
     chunks = chunk_document(doc, tokenizer, CONFIG)
     starts, ends = token_positions(tokenizer, doc.text)
     block_edges = {b.start: b for b in doc.blocks[1:]}  # a cut just before a block is a paragraph/section cut
-    for prev, nxt in zip(chunks, chunks[1:], strict=False):
+    for prev, nxt in itertools.pairwise(chunks):
         # every chunk but the last reaches half the target before it may cut
         assert prev.token_count >= MIN_TOKENS
         if prev.boundary != "section":
