@@ -191,7 +191,11 @@ class IngestPipeline:
         if self._unchanged(doc, sha, size, mtime_ns):
             return
         ctx.check()
-        extracted = self._extract(doc, source)
+        try:
+            extracted = self._extract(doc, source)
+        except SourceGone:
+            self._source_gone(doc)
+            return
         if extracted.sha256 and extracted.sha256 != sha:  # the file changed while we read it
             sha = extracted.sha256
             if self._unchanged(doc, sha, size, mtime_ns):
@@ -212,7 +216,8 @@ class IngestPipeline:
         ctx.progress("embedding", 0, len(new_chunks), size)
         vectors, model_id, embedded = self._vectors_for(new_chunks, ctx, size)
         ctx.check()
-        self.store.write(lambda c: self._commit(c, doc.id, new_chunks, vectors, model_id, sha))
+        warnings = "; ".join(extracted.warnings) or None
+        self.store.write(lambda c: self._commit(c, doc.id, new_chunks, vectors, model_id, sha, warnings))
         ctx.progress("done", len(new_chunks), len(new_chunks), size)
         reused = len(new_chunks) - embedded
         self.stats.update(documents_indexed=1, chunks_embedded=embedded, chunks_reused=reused)
@@ -249,8 +254,6 @@ class IngestPipeline:
     def _extract(self, doc: Document, source: Path) -> ExtractedDocument:
         try:
             return self.extractor.extract(source, name=doc.filename)
-        except SourceGone:
-            raise
         except SourceUnreadable as exc:
             raise Transient(exc.message) from exc
 
@@ -294,12 +297,15 @@ class IngestPipeline:
         vectors: dict[str, npt.NDArray[np.float32]],
         model_id: str | None,
         sha: str,
+        warnings: str | None,
     ) -> None:
+        """The one transaction that makes the new version searchable. ``status_reason`` of an
+        indexed document carries the extraction warnings (e.g. invalid UTF-8 replaced)."""
         doc = doc_repo.get(conn, doc_id)
         if doc is None:
             return  # deleted while we worked
         replace_chunks(conn, doc, new_chunks, vectors, model_id)
-        status, reason = ("embedded", None) if model_id else ("chunked", WAITING_FOR_MODEL)
+        status, reason = ("embedded", warnings) if model_id else ("chunked", WAITING_FOR_MODEL)
         doc_repo.update(
             conn, doc_id, status=status, status_reason=reason, indexed_sha256=sha,
             chunk_count=len(new_chunks), version=doc.version + 1,

@@ -30,7 +30,9 @@ class EventReader(threading.Thread):
 
     def run(self) -> None:
         headers = {"Authorization": f"Bearer {self.sc.token}"}
-        with httpx.stream("GET", f"{self.sc.base_url}/v1/events", headers=headers, timeout=httpx.Timeout(10, read=None)) as r:
+        with httpx.stream(
+            "GET", f"{self.sc.base_url}/v1/events", headers=headers, timeout=httpx.Timeout(10, read=None)
+        ) as r:
             kind = None
             try:
                 for line in r.iter_lines():
@@ -61,7 +63,9 @@ class EventReader(threading.Thread):
 
 
 def sections(n: int, word: str = "alpha") -> str:
-    return "\n".join(f"# Part {i}\n\nThe {word} section number {i} explains item {i * 7} in detail.\n" for i in range(n))
+    return "\n".join(
+        f"# Part {i}\n\nThe {word} section number {i} explains item {i * 7} in detail.\n" for i in range(n)
+    )
 
 
 def test_progress_and_document_events_stream_to_the_ui(tmp_path: Path) -> None:
