@@ -22,7 +22,13 @@ from backend.errors import Conflict, NotFound, TooManyRequests, Unavailable, Val
 from backend.events import EventBus
 from backend.ingest.blobs import BlobStore
 from backend.ingest.chunker import Chunker
-from backend.ingest.index_tx import delete_document, ensure_embed_missing_job, restore_after_cancel, set_scope
+from backend.ingest.index_tx import (
+    delete_document,
+    ensure_embed_missing_job,
+    queue_ingest,
+    restore_after_cancel,
+    set_scope,
+)
 from backend.ingest.names import safe_filename
 from backend.ingest.pipeline import LOADING_STATES, EmbedderSource, Extractor, IngestPipeline, JobContext, WaitForModel
 from backend.ingest.worker import JobWorker
@@ -296,7 +302,7 @@ class IngestService:
             if doc_repo.get(conn, doc_id) is None:
                 raise NotFound(f"no document {doc_id}", detail={"document_id": doc_id})
             conn.execute("UPDATE documents SET indexed_sha256 = NULL WHERE id = ?", (doc_id,))
-            return jobs.active_for_document(conn, doc_id, "ingest") or jobs.enqueue(conn, "ingest", document_id=doc_id)
+            return queue_ingest(conn, doc_id)
 
         job = self.store.write(write)
         self.worker.notify()
