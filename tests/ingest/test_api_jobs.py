@@ -68,15 +68,15 @@ async def test_cancel_a_queued_job(tmp_path: Path) -> None:
 
 
 async def test_cancel_a_running_job_commits_nothing(tmp_path: Path) -> None:
-    big = "\n\n".join(f"Section {i}. " + "The quick brown fox jumps over the lazy dog again. " * 30 for i in range(30))
+    big = "\n\n".join(f"Section {i}. " + "The quick brown fox jumps over the lazy dog again. " * 30 for i in range(80))
     async with running_app(make_settings(tmp_path / "data")) as (client, services):
         r = (await upload(client, "big.txt", big.encode())).json()
 
-        async def embedding() -> bool:
-            running = (await client.get("/v1/ingest")).json()["running"]
-            return running is not None and running["id"] == r["job_id"] and running["progress"]["total"] > 0
+        async def running() -> bool:
+            return (await client.get(f"/v1/jobs/{r['job_id']}")).json()["state"] == "running"
 
-        await wait_for(embedding, 60, "the job to start embedding")
+        # ~130 chunks: several embedding batches, and cancellation is checked after each one
+        await wait_for(running, 60, "the job to start")
         assert (await client.post(f"/v1/jobs/{r['job_id']}/cancel")).status_code == 202
         job = await wait_job(client, r["job_id"])
         assert job["state"] == "cancelled"

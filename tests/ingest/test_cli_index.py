@@ -51,10 +51,6 @@ def test_index_in_process_shows_progress_and_a_summary(tmp_path: Path) -> None:
     conn.close()
     assert rows == {"guide.md": "embedded", "notes.txt": "embedded", "scan.pdf": "no_text"}
 
-    again = run_cli("--data-dir", str(data), "index", str(folder / "guide.md"), "--scope", "cli")
-    assert again.returncode == 0, again.stderr
-    assert again.stderr.rstrip().splitlines()[-1] == "indexed 1/1 files"
-
 
 def test_index_through_a_running_sidecar(tmp_path: Path) -> None:
     folder = tmp_path / "docs"
