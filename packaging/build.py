@@ -135,23 +135,24 @@ class Build:
         return not report.problems
 
     def smoke_and_node(self) -> bool:
-        before = bundle_tools.snapshot(self.bundle) if self.bundle.is_dir() else {}
-        bundle_tools.set_read_only(self.bundle if self.bundle.is_dir() else self.exe, True)
+        # the installed location: the bundle folder, or the folder holding the one-file executable
+        installed = self.bundle if self.bundle.is_dir() else self.exe.parent
+        before = bundle_tools.snapshot(installed)
+        bundle_tools.set_read_only(installed, True)
         try:
             ok = self.step("smoke test of the binary (read-only bundle)", self._smoke)
             if not self.args.skip_node:
                 ok = self.step("Node client tests against the binary", self._node) and ok
         finally:
-            bundle_tools.set_read_only(self.bundle if self.bundle.is_dir() else self.exe, False)
-        if self.bundle.is_dir():
-            changes = bundle_tools.snapshot_changes(before, bundle_tools.snapshot(self.bundle))
-            log("==> nothing written inside the bundle")
-            if changes:
-                log("    FAILED: the bundle changed while it ran:\n      " + "\n      ".join(changes[:20]))
-                self.failures.append("nothing written inside the bundle")
-                ok = False
-            else:
-                log(f"    done: {len(before)} paths unchanged")
+            bundle_tools.set_read_only(installed, False)
+        changes = bundle_tools.snapshot_changes(before, bundle_tools.snapshot(installed))
+        log("==> nothing written inside the bundle")
+        if changes:
+            log("    FAILED: the bundle changed while it ran:\n      " + "\n      ".join(changes[:20]))
+            self.failures.append("nothing written inside the bundle")
+            ok = False
+        else:
+            log(f"    done: {len(before)} paths unchanged")
         return ok
 
     def _smoke(self) -> bool:
@@ -171,7 +172,7 @@ class Build:
 
     def _write_refused(self, run_as: tuple[int, int]) -> bool:
         """Check that the unprivileged user really cannot write into the bundle."""
-        probe = (self.bundle if self.bundle.is_dir() else self.exe.parent) / "_internal" / ".write-probe"
+        probe = (self.bundle / "_internal" if self.bundle.is_dir() else self.exe.parent) / ".write-probe"
         touch = shutil.which("touch") or "/usr/bin/touch"
         code = subprocess.call([touch, str(probe)], user=run_as[0], group=run_as[1], stderr=subprocess.DEVNULL)
         if code == 0 or probe.exists():
