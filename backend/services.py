@@ -56,8 +56,13 @@ class Services:
             self.store, self.events, self.embedding, ExtractionWorker(limits), chunker,
             BlobStore(settings.data_dir / "blobs"), data_dir=settings.data_dir,
             max_file_bytes=settings.max_upload_bytes, max_queued=settings.max_queued_jobs,
+            retry_base_s=settings.ingest_retry_base_s,
         )  # fmt: skip
-        self.watcher = WatchService(self.store, self.ingest, self.events, data_dir=settings.data_dir)
+        self.watcher = WatchService(
+            self.store, self.ingest, self.events, data_dir=settings.data_dir, quiet_s=settings.watch_quiet_s,
+            rescan_interval_s=settings.watch_rescan_interval_s, polling_interval_s=settings.watch_poll_interval_s,
+            max_watch_dirs=settings.watch_max_dirs,
+        )  # fmt: skip
         self._components: list[Component] = [self.store, self.embedding, self.ingest, self.watcher]
         self._started: list[Component] = []
 

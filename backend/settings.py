@@ -160,6 +160,34 @@ class Settings:
         "Backpressure: when this many jobs are queued, new uploads get 429 with Retry-After.",
         _positive_int,
     )
+    ingest_retry_base_s: float = _setting(
+        2.0,
+        "Backoff of a job after a transient failure (file locked, I/O error): this many seconds, "
+        "doubled at each attempt (capped at 300 s); a job gives up after 5 attempts.",
+        _positive_float,
+    )
+    watch_quiet_s: float = _setting(
+        1.0,
+        "A watched folder's events are handled once it has been quiet this long (editors save in bursts).",
+        _positive_float,
+    )
+    watch_rescan_interval_s: float = _setting(
+        1800.0,
+        "Full rescan of every natively watched folder, catching events the OS dropped.",
+        _positive_float,
+    )
+    watch_poll_interval_s: float = _setting(
+        300.0,
+        "Full rescan interval of folders that cannot be watched natively (over the watch budget).",
+        _positive_float,
+    )
+    watch_max_dirs: int = _setting(
+        0,
+        "Watch budget: directories the sidecar watches natively (Linux: one inotify watch each); "
+        "folders beyond it are scanned every watch_poll_interval_s. 0 = half of "
+        "fs.inotify.max_user_watches on Linux, unlimited elsewhere.",
+        _non_negative_int,
+    )
     shutdown_grace_s: float = _setting(
         1.0,
         "Seconds open connections (e.g. event streams) get to finish at shutdown.",
