@@ -32,7 +32,7 @@ from backend.ingest.pipeline import (
     delete_document,
     ensure_embed_missing_job,
 )
-from backend.ingest.worker import JobWorker
+from backend.ingest.worker import Handler, JobWorker
 from backend.store import Store, embedding_gaps, jobs
 from backend.store import documents as doc_repo
 from backend.store.documents import Document
@@ -82,6 +82,7 @@ class IngestService:
         data_dir: Path,
         max_file_bytes: int,
         max_queued: int,
+        job_handlers: dict[str, Handler] | None = None,
     ) -> None:
         self.store = store
         self.events = events
@@ -92,7 +93,8 @@ class IngestService:
         self.max_file_bytes = max_file_bytes
         self.max_queued = max_queued
         self.pipeline = IngestPipeline(store, blobs, extractor, chunker, embedding, events)
-        self.worker = JobWorker(store, events, {"ingest": self.pipeline.run, "embed_missing": self._embed_missing})
+        handlers: dict[str, Handler] = {"ingest": self.pipeline.run, "embed_missing": self._embed_missing}
+        self.worker = JobWorker(store, events, {**handlers, **(job_handlers or {})})  # + other packages' job kinds
         self.status = StatusCell()
 
     def start(self) -> None:
