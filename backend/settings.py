@@ -74,6 +74,13 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError("must be a finite number >= 0")
+    return value
+
+
 def _setting(default: Any, doc: str, parse: Parser, *, secret: bool = False, cli: bool = True) -> Any:
     return field(
         default=default,
@@ -159,6 +166,11 @@ class Settings:
         50_000,
         "Backpressure: when this many jobs are queued, new uploads get 429 with Retry-After.",
         _positive_int,
+    )
+    search_cache_ttl_s: float = _setting(
+        30.0,
+        "Seconds a search result stays cached (any change to the index drops the cache at once); 0 disables it.",
+        _non_negative_float,
     )
     shutdown_grace_s: float = _setting(
         1.0,
