@@ -29,6 +29,7 @@ from backend.ingest.limits import ExtractLimits
 from backend.ingest.service import IngestService
 from backend.metrics import Metrics
 from backend.resources import default_models_dir
+from backend.search.service import SearchConfig, SearchService
 from backend.settings import Settings
 from backend.store import Store, index_switch
 from backend.store.counts import table_counts
@@ -69,6 +70,10 @@ class Services:
             max_watch_dirs=settings.watch_max_dirs,
         )  # fmt: skip
         self._components: list[Component] = [self.store, self.embedding, self.models, self.ingest, self.watcher]
+        self.search = SearchService(
+            self.store, self.embedding, search_config(settings), count_tokens=lambda text: count_tokens(chunker, text)
+        )
+        self._components.append(self.search)
         self._started: list[Component] = []
 
     def _embedding_service(self, model_id: str) -> EmbeddingService:
@@ -123,3 +128,12 @@ class Services:
             "counts": counts,
             "components": self.component_states(),
         }
+
+
+def search_config(settings: Settings) -> SearchConfig:
+    return SearchConfig(cache_ttl_s=settings.search_cache_ttl_s)
+
+
+def count_tokens(chunker: Chunker, text: str) -> int:
+    """Tokens of ``text`` for the RAG context budget: the model tokenizer, no special tokens."""
+    return len(chunker.tokenizer.spans([text])[0])

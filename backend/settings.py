@@ -74,6 +74,13 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError("must be a finite number >= 0")
+    return value
+
+
 def _setting(default: Any, doc: str, parse: Parser, *, secret: bool = False, cli: bool = True) -> Any:
     return field(
         default=default,
@@ -187,6 +194,11 @@ class Settings:
         "folders beyond it are scanned every watch_poll_interval_s. 0 = half of "
         "fs.inotify.max_user_watches on Linux, unlimited elsewhere.",
         _non_negative_int,
+    )
+    search_cache_ttl_s: float = _setting(
+        30.0,
+        "Seconds a search result stays cached (any change to the index drops the cache at once); 0 disables it.",
+        _non_negative_float,
     )
     shutdown_grace_s: float = _setting(
         1.0,
