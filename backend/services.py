@@ -13,6 +13,8 @@ import os
 import time
 from typing import Any
 
+import httpx
+
 from backend import __version__
 from backend.components import Component, ComponentState
 from backend.embed.manifest import find_manifest
@@ -31,12 +33,13 @@ from backend.settings import Settings
 from backend.store import Store
 from backend.store.counts import table_counts
 from backend.watch.service import WatchService
+from sync.wiring import build_sync_service
 
 log = logging.getLogger(__name__)
 
 
 class Services:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, sync_transport: httpx.BaseTransport | None = None) -> None:
         self.settings = settings
         self.started_at = time.time()
         self.events = EventBus()
@@ -58,7 +61,10 @@ class Services:
             max_file_bytes=settings.max_upload_bytes, max_queued=settings.max_queued_jobs,
         )  # fmt: skip
         self.watcher = WatchService(self.store, self.ingest, self.events, data_dir=settings.data_dir)
-        self._components: list[Component] = [self.store, self.embedding, self.ingest, self.watcher]
+        self.sync = build_sync_service(
+            settings, self.store, self.events, self.ingest, chunker, transport=sync_transport
+        )  # sync_transport: tests only
+        self._components: list[Component] = [self.store, self.embedding, self.ingest, self.watcher, self.sync]
         self._started: list[Component] = []
 
     def _span_tokenizer(self) -> HFSpanTokenizer:
