@@ -13,6 +13,8 @@ import os
 import time
 from typing import Any
 
+import httpx
+
 from backend import __version__
 from backend.components import Component, ComponentState
 from backend.embed.manifest import find_manifest
@@ -34,12 +36,13 @@ from backend.settings import Settings
 from backend.store import Store, index_switch
 from backend.store.counts import table_counts
 from backend.watch.service import WatchService
+from sync.wiring import build_sync_service
 
 log = logging.getLogger(__name__)
 
 
 class Services:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, sync_transport: httpx.BaseTransport | None = None) -> None:
         self.settings = settings
         self.started_at = time.time()
         self.events = EventBus()
@@ -74,6 +77,10 @@ class Services:
             self.store, self.embedding, search_config(settings), count_tokens=lambda text: count_tokens(chunker, text)
         )
         self._components.append(self.search)
+        self.sync = build_sync_service(
+            settings, self.store, self.events, self.ingest, chunker, transport=sync_transport
+        )  # sync_transport: tests only
+        self._components.append(self.sync)
         self._started: list[Component] = []
 
     def _embedding_service(self, model_id: str) -> EmbeddingService:
