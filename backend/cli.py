@@ -134,6 +134,18 @@ def _run_index(args: argparse.Namespace, settings: Settings) -> int:
     return run_index(args, settings)
 
 
+def _configure_search(parser: argparse.ArgumentParser) -> None:
+    from backend.cli_search import configure
+
+    configure(parser)
+
+
+def _run_search(args: argparse.Namespace, settings: Settings) -> int:
+    from backend.cli_search import run
+
+    return run(args, settings)
+
+
 COMMANDS: dict[str, tuple[str, Configure, Run]] = {
     "serve": (
         "run the sidecar HTTP server (what the desktop app starts)",
@@ -143,6 +155,7 @@ COMMANDS: dict[str, tuple[str, Configure, Run]] = {
     "status": ("show the running sidecar's status", _configure_status, _run_status),
     "index": ("index files or folders, with a progress bar and a summary", _configure_index, _run_index),
     "models": ("fetch or verify the embedding model files", _configure_models, _run_models),
+    "search": ("search the indexed documents (hybrid, semantic or keyword)", _configure_search, _run_search),
 }
 
 

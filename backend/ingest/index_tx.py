@@ -48,8 +48,10 @@ def remove_chunks(conn: apsw.Connection, doc_id: str) -> None:
 
 
 def delete_document(conn: apsw.Connection, doc_id: str) -> Document | None:
-    """Remove a document with its chunks, FTS rows, vectors (every model) and tags."""
+    """Remove a document with its chunks, FTS rows, vectors (every model) and tags; its queued
+    jobs are cancelled (a running one finds the document gone and commits nothing)."""
     remove_chunks(conn, doc_id)
+    jobs.cancel_queued_for_document(conn, doc_id, "document deleted")
     return doc_repo.delete(conn, doc_id)
 
 

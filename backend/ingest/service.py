@@ -25,7 +25,7 @@ from backend.ingest.chunker import Chunker
 from backend.ingest.index_tx import delete_document, ensure_embed_missing_job, restore_after_cancel, set_scope
 from backend.ingest.names import safe_filename
 from backend.ingest.pipeline import LOADING_STATES, EmbedderSource, Extractor, IngestPipeline, JobContext, WaitForModel
-from backend.ingest.worker import JobWorker
+from backend.ingest.worker import Handler, JobWorker
 from backend.osdeps.paths import is_system_path
 from backend.store import Store, embedding_gaps, jobs
 from backend.store import documents as doc_repo
@@ -77,6 +77,7 @@ class IngestService:
         max_file_bytes: int,
         max_queued: int,
         retry_base_s: float = jobs.DEFAULT_RETRY_BASE_S,
+        job_handlers: dict[str, Handler] | None = None,
     ) -> None:
         self.store = store
         self.events = events
@@ -87,10 +88,11 @@ class IngestService:
         self.max_file_bytes = max_file_bytes
         self.max_queued = max_queued
         self.pipeline = IngestPipeline(store, blobs, extractor, chunker, embedding, events)
+        handlers: dict[str, Handler] = {"ingest": self.pipeline.run, "embed_missing": self._embed_missing}
         self.worker = JobWorker(
             store,
             events,
-            {"ingest": self.pipeline.run, "embed_missing": self._embed_missing},
+            {**handlers, **(job_handlers or {})},  # + other packages' job kinds
             gates={"ingest": self._model_settled, "embed_missing": self._model_ready},
             retry_base_s=retry_base_s,
         )

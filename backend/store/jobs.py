@@ -214,6 +214,16 @@ def cancel(conn: apsw.Connection, job_id: int) -> Job | None:
 INTERRUPTED = "interrupted by a restart of the sidecar"
 
 
+def cancel_queued_for_document(conn: apsw.Connection, document_id: str, reason: str) -> int:
+    now = time.time()
+    conn.execute(
+        "UPDATE jobs SET state = 'cancelled', error = ?, finished_at = ?, updated_at = ? "
+        "WHERE document_id = ? AND state = 'queued'",
+        (reason, now, now, document_id),
+    )
+    return int(conn.changes())
+
+
 def recover_interrupted(conn: apsw.Connection) -> list[tuple[Job, str]]:
     """Re-queue jobs a crash left ``running`` (counting the attempt).
 
