@@ -71,6 +71,7 @@ class EmbeddingService:
         self._manifest: ModelManifest | None = None
         self._thread: threading.Thread | None = None
         self._done = threading.Event()
+        self._stopping = threading.Event()
         self._load_seconds: float | None = None
 
     @property
@@ -118,7 +119,9 @@ class EmbeddingService:
         return self.state == "ready"
 
     def stop(self, timeout: float | None = None) -> None:
-        """Join the loader thread and close the embedder; idempotent."""
+        """Join the loader thread and close the embedder; idempotent. A load in progress stops
+        before its next expensive step (hashing the model, creating the session)."""
+        self._stopping.set()
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
@@ -158,7 +161,10 @@ class EmbeddingService:
                 token_budget=self.config.token_budget,
                 max_batch_size=self.config.max_batch_size,
                 query_cache_size=self.config.query_cache_size,
+                should_stop=self._stopping.is_set,
             )
+        except ModelNotReady:
+            log.info("loading %s stopped by shutdown", self.config.model_id)
         except SidecarError as exc:
             self._fail(exc)
         except Exception as exc:  # noqa: BLE001 - reported as state "failed", never silent
