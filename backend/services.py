@@ -69,7 +69,8 @@ class Services:
     def _embedding_service(self, model_id: str) -> EmbeddingService:
         name = "embedding" if model_id == self.settings.model_id else f"embedding:{model_id}"
         threads = self.settings.embed_threads or None
-        return EmbeddingService(EmbedConfig(models_dir=self.models_dir, model_id=model_id, threads=threads), name=name)
+        config = EmbedConfig(models_dir=self.models_dir, model_id=model_id, threads=threads, stop_wait_s=0.3)
+        return EmbeddingService(config, name=name)
 
     def _notify_jobs(self) -> None:
         self.ingest.worker.notify()
