@@ -74,7 +74,7 @@ class Services:
         )  # fmt: skip
         self._components: list[Component] = [self.store, self.embedding, self.models, self.ingest, self.watcher]
         self.search = SearchService(
-            self.store, self.embedding, search_config(settings), count_tokens=lambda text: count_tokens(chunker, text)
+            self.store, self.models, search_config(settings), count_tokens=lambda text: count_tokens(chunker, text)
         )
         self._components.append(self.search)
         self.sync = build_sync_service(
