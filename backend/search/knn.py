@@ -57,8 +57,9 @@ class KnnStats:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
-def n_candidates(k: int, config: KnnConfig) -> int:
-    return int(min(config.max_candidates, max(k * config.oversample, config.min_candidates)))
+def n_candidates(k: int, config: KnnConfig, depth: int = 0) -> int:
+    """Candidates for ``k`` wanted hits (``depth`` results needed in all, e.g. for fusion)."""
+    return int(min(config.max_candidates, max(k * config.oversample, config.min_candidates, depth)))
 
 
 def allowed_documents(conn: apsw.Connection, filters: SearchFilters) -> npt.NDArray[np.bool_]:
@@ -159,14 +160,19 @@ class SemanticIndex:
         k: int,
         filters: SearchFilters,
         stats: KnnStats | None = None,
+        *,
+        precise: int | None = None,
     ) -> list[tuple[int, float]]:
         """The ``k`` chunks most similar to ``query`` (unit float32 of ``index.dim``) passing
-        ``filters``, as ``(chunk_id, cosine)``, best first. Runs inside ``conn``'s snapshot."""
+        ``filters``, as ``(chunk_id, cosine)``, best first. Runs inside ``conn``'s snapshot.
+
+        ``precise`` (default ``k``) is how many of the best hits the oversampling is sized for:
+        hybrid search asks for a deeper list to fuse but needs only its head to be exact."""
         stats = stats if stats is not None else KnnStats()
         if k <= 0:
             return []
         q = vector_repo.check_vector(query, index.dim)
-        want = n_candidates(k, self.config)
+        want = n_candidates(k if precise is None else min(precise, k), self.config, k)
         mirror = self.mirror(index)
         if mirror is not None:
             try:
