@@ -72,6 +72,16 @@ def pg_documents(chunks: Sequence[BenchChunk], vectors: npt.NDArray[np.float32])
     return list(docs.values())
 
 
+def plain_chunks(texts: Sequence[str]) -> list[NewChunk]:
+    """Chunks of a document made of ``texts`` joined by blank lines (offsets into that text)."""
+    out, pos = [], 0
+    for i, t in enumerate(texts):
+        sha = hashlib.sha256(t.encode("utf-8")).hexdigest()
+        out.append(NewChunk(i, t, sha, pos, pos + len(t), None, (), max(1, len(t) // 4)))
+        pos += len(t) + 2
+    return out
+
+
 def _write(conn: apsw.Connection, docs: Sequence[BenchDoc]) -> None:
     for d in docs:
         doc_repo.insert(
