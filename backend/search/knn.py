@@ -194,7 +194,7 @@ class SemanticIndex:
                 self._give_up_mirror(index.table, exc)
                 mirror = None
         if mirror is None:
-            return self._vec0_search(conn, index, q, k, filters, max(4 * want, 400), stats)
+            return self._vec0_search(conn, index, q, k, filters, 4 * want, stats)
         allowed = None if filters.empty else allowed_documents(conn, filters)
         cands, eligible = mirror.candidates(vector_repo.quantize(q), coarse, allowed, refine=(q, want))
         stats.candidates, stats.eligible = int(cands.size), eligible
