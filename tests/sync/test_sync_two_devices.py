@@ -147,3 +147,25 @@ def test_token_expiry_in_the_middle_of_a_push(
     assert log[refresh[0] + 1].path == "/rest/v1/rpc/sync_push" and log[refresh[0] + 1].status == 200
     _settle(a, b)
     assert sorted(ids) == a.live_ids() == b.live_ids()
+
+
+def test_pull_never_overwrites_a_document_being_reindexed(pair: tuple[Device, Device]) -> None:
+    a, b = pair
+    doc_id = a.add(CATS, "busy.txt")
+    _settle(a, b)
+    a.edit(doc_id, "A's edit reaches the cloud first.")
+    a.wait_idle()
+    a.sync()
+    b.sv.ingest.worker.pause()
+    b.edit(doc_id, "B's edit is still being indexed while B syncs.")  # queued ingest job, no outbox row yet
+    report = b.sync()
+    assert report["pulled"] == 0 and report["skipped"] >= 1  # A's version is held back, not applied
+    b.sv.ingest.worker.resume()
+    _settle(b, a)
+    texts = {t for d in a.snapshot().values() for _, t, *_ in d["chunks"]}
+    assert {"A's edit reaches the cloud first.", "B's edit is still being indexed while B syncs."} <= texts
+    assert _comparable_keys(a) == _comparable_keys(b)
+
+
+def _comparable_keys(dev: Device) -> dict[str, tuple[str, list[Any]]]:
+    return {i: (d["filename"], d["chunks"]) for i, d in dev.snapshot().items()}
