@@ -134,6 +134,18 @@ def _run_index(args: argparse.Namespace, settings: Settings) -> int:
     return run_index(args, settings)
 
 
+def _configure_search(parser: argparse.ArgumentParser) -> None:
+    from backend.cli_search import configure
+
+    configure(parser)
+
+
+def _run_search(args: argparse.Namespace, settings: Settings) -> int:
+    from backend.cli_search import run
+
+    return run(args, settings)
+
+
 COMMANDS: dict[str, tuple[str, Configure, Run]] = {
     "serve": (
         "run the sidecar HTTP server (what the desktop app starts)",
@@ -143,6 +155,7 @@ COMMANDS: dict[str, tuple[str, Configure, Run]] = {
     "status": ("show the running sidecar's status", _configure_status, _run_status),
     "index": ("index files or folders, with a progress bar and a summary", _configure_index, _run_index),
     "models": ("fetch or verify the embedding model files", _configure_models, _run_models),
+    "search": ("search the indexed documents (hybrid, semantic or keyword)", _configure_search, _run_search),
 }
 
 
@@ -178,6 +191,10 @@ def _field_docs() -> list[tuple[str, str]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # onnxruntime >= 1.32 on Linux/macOS uploads usage telemetry and writes a device id under
+    # ~/.cache/Microsoft unless this is set before it is imported (it is imported later, by the
+    # commands). A local-first app opts out; the user can still set it to 0.
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

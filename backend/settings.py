@@ -74,6 +74,13 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError("must be a finite number >= 0")
+    return value
+
+
 def _download_mode(raw: str) -> str:
     value = raw.strip().lower()
     if value not in {"eager", "on_demand"}:
@@ -166,6 +173,39 @@ class Settings:
         50_000,
         "Backpressure: when this many jobs are queued, new uploads get 429 with Retry-After.",
         _positive_int,
+    )
+    ingest_retry_base_s: float = _setting(
+        2.0,
+        "Backoff of a job after a transient failure (file locked, I/O error): this many seconds, "
+        "doubled at each attempt (capped at 300 s); a job gives up after 5 attempts.",
+        _positive_float,
+    )
+    watch_quiet_s: float = _setting(
+        1.0,
+        "A watched folder's events are handled once it has been quiet this long (editors save in bursts).",
+        _positive_float,
+    )
+    watch_rescan_interval_s: float = _setting(
+        1800.0,
+        "Full rescan of every natively watched folder, catching events the OS dropped.",
+        _positive_float,
+    )
+    watch_poll_interval_s: float = _setting(
+        300.0,
+        "Full rescan interval of folders that cannot be watched natively (over the watch budget).",
+        _positive_float,
+    )
+    watch_max_dirs: int = _setting(
+        0,
+        "Watch budget: directories the sidecar watches natively (Linux: one inotify watch each); "
+        "folders beyond it are scanned every watch_poll_interval_s. 0 = half of "
+        "fs.inotify.max_user_watches on Linux, unlimited elsewhere.",
+        _non_negative_int,
+    )
+    search_cache_ttl_s: float = _setting(
+        30.0,
+        "Seconds a search result stays cached (any change to the index drops the cache at once); 0 disables it.",
+        _non_negative_float,
     )
     shutdown_grace_s: float = _setting(
         1.0,

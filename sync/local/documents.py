@@ -16,7 +16,7 @@ from typing import Any
 import apsw
 import numpy as np
 
-from backend.ingest.pipeline import delete_document, ensure_embed_missing_job, replace_chunks
+from backend.ingest.index_tx import delete_document, ensure_embed_missing_job, replace_chunks
 from backend.store import chunks as chunk_repo
 from backend.store import documents as doc_repo
 from backend.store import jobs, outbox
