@@ -123,6 +123,12 @@ class SyncService:
         self.status.set(ComponentState.STOPPED)
 
     @property
+    def remote(self) -> SupabaseRemote | None:
+        """The Supabase clients of the current session (None while disabled)."""
+        with self._lock:
+            return self._remote
+
+    @property
     def enabled(self) -> bool:
         with self._lock:
             return self._remote is not None

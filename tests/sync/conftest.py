@@ -139,7 +139,8 @@ def admin_query(pg_cluster: PgCluster, pg_database: str) -> Iterator[Callable[..
     conn = pg_cluster.connect(pg_database, autocommit=True)
 
     def query(sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-        return list(conn.execute(sql, params).fetchall())
+        cur = conn.execute(sql, params)
+        return list(cur.fetchall()) if cur.description is not None else []
 
     yield query
     conn.close()
