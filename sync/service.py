@@ -25,6 +25,7 @@ from backend.errors import NotFound, ValidationFailed
 from backend.events import EventBus
 from backend.ingest.blobs import BlobStore
 from backend.store import Store
+from backend.store.documents import Document
 from sync.connectivity import ConnectivityWatch, Fingerprint, fingerprint, network_up
 from sync.engine import EngineConfig, RunReport, SyncEngine
 from sync.errors import NotSynced, RemoteUnavailable, SupabaseError, SyncNotConfigured, SyncSignedOut
@@ -85,7 +86,8 @@ class SyncService:
         self.status = StatusCell(ComponentState.STARTING)
         self.share_cache = ShareCache(config.share_cache_s)
         self._transport = transport
-        self._watch = ConnectivityWatch(config.connectivity_poll_s, probe)
+        self.watch = ConnectivityWatch(config.connectivity_poll_s, probe)
+        """Network-change detection the worker polls (replaceable, e.g. by tests)."""
         self._breaker = CircuitBreaker(config.breaker)
         self._lock = threading.Lock()  # remote, flags
         self._run_lock = threading.Lock()  # one run at a time
@@ -275,7 +277,7 @@ class SyncService:
                 requested, self._requested = self._requested, False
             if not self.enabled or not self.config.auto:
                 continue
-            if self._watch.poll():
+            if self.watch.poll():
                 log.info("network interfaces changed: syncing now")
                 self._breaker = CircuitBreaker(self.config.breaker)
                 requested = True
@@ -307,7 +309,7 @@ class SyncService:
         summary = self.local.summary()
         session = remote.manager.session.public() if remote is not None else None
         breaker = self._breaker.state
-        fp = self._watch.last
+        fp = self.watch.last
         return {
             "enabled": remote is not None,
             "state": self.status.get().state.value,
@@ -336,6 +338,24 @@ class SyncService:
         result = self.local.retry_dead_letter(letter_id)
         self.request_run()
         return result
+
+    # -- on-demand download -------------------------------------------------------------------
+    def fetch_original(self, doc_id: str) -> Document | None:
+        """Download the original file of a document synced without it (``on_demand``) into the
+        blob store and attach it; None when there is nothing to fetch (or sync is off)."""
+        exists, key, _ = self.local.share_target(doc_id)
+        remote = self.remote
+        if not exists or key is None or remote is None:
+            return None
+        try:
+            sha, _size = remote.download(key)
+        except SupabaseError as exc:
+            if exc.kind == "not_found":
+                return None
+            if exc.kind in ("transient", "auth_expired"):
+                raise RemoteUnavailable(f"Supabase is unreachable: {exc.message}", detail=exc.summary()) from exc
+            raise
+        return self.local.attach_blob(doc_id, sha)
 
     # -- sharing ------------------------------------------------------------------------------
     def share_url(self, doc_id: str, expires_in: int) -> dict[str, Any]:

@@ -239,14 +239,17 @@ class SqliteSync:
         key = sd.storage_key if sd is not None and sd.base is not None and not sd.base_deleted else None
         return True, key, pending
 
-    def attach_blob(self, doc_id: str, sha256: str) -> None:
+    def attach_blob(self, doc_id: str, sha256: str) -> doc_repo.Document | None:
         """A downloaded original file for a synced document (on-demand download)."""
-        self.store.write(
-            lambda c: c.execute(
+
+        def write(conn: apsw.Connection) -> doc_repo.Document | None:
+            conn.execute(
                 "UPDATE documents SET blob_key = ? WHERE id = ? AND sha256 = ? AND blob_key IS NULL AND path IS NULL",
                 (sha256, doc_id, sha256),
             )
-        )
+            return doc_repo.get(conn, doc_id)
+
+        return self.store.write(write)
 
 
 def remove_file(path: Path) -> None:

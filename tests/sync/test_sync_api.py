@@ -185,3 +185,29 @@ async def test_revoked_session_surfaces_as_signed_out(api: Any, gateway: Gateway
     # signing in again picks the queue up
     assert (await api.post("/v1/sync/session", json=_password_body(gateway, account))).status_code == 200
     assert (await api.post("/v1/sync/run")).json()["report"]["pushed"] == 1
+
+
+async def test_on_demand_original_is_fetched_when_asked_for(
+    tmp_path: Path, gateway: Gateway, account: Account, device_factory: Any
+) -> None:
+    a = device_factory("origin")
+    a.sign_in(gateway, account.email, account.password)
+    text = "Minutes of the meeting: the cat committee approved more naps."
+    doc_id = a.add(text, "minutes.txt")
+    a.wait_idle()
+    a.sync()
+    settings = Settings.load({}, {"data_dir": tmp_path / "lazy", **FAST_SYNC, "sync_download": "on_demand"})
+    services = Services(settings)
+    app = create_app(settings, services, port=TEST_PORT, token=TEST_TOKEN)
+    async with AsyncTestClient(app, base_url=f"http://127.0.0.1:{TEST_PORT}", raise_server_exceptions=False) as c:
+        c.headers["Authorization"] = f"Bearer {TEST_TOKEN}"
+        assert (await c.post("/v1/sync/session", json=_password_body(gateway, account))).status_code == 200
+        report = (await c.post("/v1/sync/run")).json()["report"]
+        assert report["pulled"] == 1 and report["downloads"] == 0  # chunks and vectors, not the file
+        doc = (await c.get(f"/v1/documents/{doc_id}")).json()
+        assert doc["source"] == "remote" and doc["status"] == "synced"
+        r = await c.get(f"/v1/documents/{doc_id}/content")
+        assert r.status_code == 200 and r.content == text.encode()
+        downloads = len(gateway.requests("/storage/v1/object/authenticated/"))
+        assert (await c.get(f"/v1/documents/{doc_id}/content")).content == text.encode()
+        assert len(gateway.requests("/storage/v1/object/authenticated/")) == downloads  # now local
