@@ -21,14 +21,15 @@ import httpx
 
 from backend.components import ComponentState, StatusCell
 from backend.embed.circuit import BreakerPolicy, CircuitBreaker
-from backend.errors import NotFound, ValidationFailed
+from backend.errors import ValidationFailed
 from backend.events import EventBus
 from backend.ingest.blobs import BlobStore
 from backend.store import Store
 from backend.store.documents import Document
+from sync import sharing
 from sync.connectivity import ConnectivityWatch, Fingerprint, fingerprint, network_up
 from sync.engine import EngineConfig, RunReport, SyncEngine
-from sync.errors import NotSynced, RemoteUnavailable, SupabaseError, SyncNotConfigured, SyncSignedOut
+from sync.errors import RemoteUnavailable, SupabaseError, SyncNotConfigured, SyncSchemaMissing, SyncSignedOut
 from sync.local import SqliteSync
 from sync.session import Session, SessionStore
 from sync.share import ShareCache
@@ -39,7 +40,6 @@ from sync.supabase.storage import TUS_CHUNK
 
 log = logging.getLogger("docsidecar.sync")
 
-MAX_SHARE_S = 7 * 24 * 3600
 PENDING_CHECK_S = 2.0
 
 
@@ -239,6 +239,12 @@ class SyncService:
             self._failed(exc, transient=exc.kind in ("transient", "auth_expired"))
             if exc.kind in ("transient", "auth_expired"):
                 raise RemoteUnavailable(f"Supabase is unreachable: {exc.message}", detail=exc.summary()) from exc
+            if exc.remote_code in sharing.SCHEMA_MISSING:
+                raise SyncSchemaMissing(
+                    "the Supabase project lacks the sync tables or functions: apply sync/migrations "
+                    f"(Supabase said: {exc.message})",
+                    detail=exc.summary(),
+                ) from exc
             raise
         finally:
             with self._lock:
@@ -339,60 +345,11 @@ class SyncService:
         self.request_run()
         return result
 
-    # -- on-demand download -------------------------------------------------------------------
+    # -- files in the cloud --------------------------------------------------------------------
     def fetch_original(self, doc_id: str) -> Document | None:
-        """Download the original file of a document synced without it (``on_demand``) into the
-        blob store and attach it; None when there is nothing to fetch (or sync is off)."""
-        exists, key, _ = self.local.share_target(doc_id)
-        remote = self.remote
-        if not exists or key is None or remote is None:
-            return None
-        try:
-            sha, _size = remote.download(key)
-        except SupabaseError as exc:
-            if exc.kind == "not_found":
-                return None
-            if exc.kind in ("transient", "auth_expired"):
-                raise RemoteUnavailable(f"Supabase is unreachable: {exc.message}", detail=exc.summary()) from exc
-            raise
-        return self.local.attach_blob(doc_id, sha)
+        """Download the original file of a document synced without it (``on_demand``)."""
+        return sharing.fetch_original(self.local, self.remote, doc_id)
 
-    # -- sharing ------------------------------------------------------------------------------
     def share_url(self, doc_id: str, expires_in: int) -> dict[str, Any]:
-        if not 1 <= expires_in <= MAX_SHARE_S:
-            raise ValidationFailed(
-                f"expires_in must be between 1 and {MAX_SHARE_S} seconds", detail={"field": "expires_in"}
-            )
-        exists, key, pending = self.local.share_target(doc_id)
-        if not exists:
-            raise NotFound(f"no document {doc_id}", detail={"document_id": doc_id})
-        with self._lock:
-            remote = self._remote
-        if remote is None:
-            raise SyncNotConfigured("sharing needs sync: POST /v1/sync/session first")
-        if key is None:
-            raise NotSynced(
-                "the document has no cloud copy yet; it is shared once it has synced",
-                detail={"document_id": doc_id, "pending": pending},
-            )
-        cached = self.share_cache.get(doc_id, key, expires_in)
-        if cached is None:
-            try:
-                url = remote.sign(key, expires_in)
-            except SupabaseError as exc:
-                if exc.kind == "not_found":
-                    raise NotSynced("the cloud copy of the file is missing", detail={"document_id": doc_id}) from exc
-                if exc.kind in ("transient", "auth_expired"):
-                    raise RemoteUnavailable(f"Supabase is unreachable: {exc.message}", detail=exc.summary()) from exc
-                raise
-            entry, reused = self.share_cache.put(doc_id, key, expires_in, url), False
-        else:
-            entry, reused = cached, True
-        return {
-            "document_id": doc_id,
-            "url": entry.url,
-            "expires_in": entry.expires_in,
-            "expires_at": entry.expires_at,
-            "cached": reused,
-            "stale": pending,
-        }
+        """An expiring signed URL of the document's cloud copy (cached, see ``sync.share``)."""
+        return sharing.share_url(self.local, self.remote, self.share_cache, doc_id, expires_in)

@@ -7,7 +7,6 @@ re-queued dead letters get outbox rows like any local change.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -53,6 +52,8 @@ class SqliteSync:
         self._on_ingest_queued = on_ingest_queued
         self.max_file_bytes = max_file_bytes
         self._device: Device | None = None
+        self.tokenize_seconds = 0.0
+        """Time spent counting tokens of pulled chunks (benchmarks report it apart from SQLite)."""
 
     # -- identity ---------------------------------------------------------------------------
     @property
@@ -155,7 +156,9 @@ class SqliteSync:
         flat = [c for cs in chunks.values() if cs for c in cs]
         if self._count_tokens is None or not flat:
             return {k: list(v or []) for k, v in chunks.items()}
+        t0 = time.perf_counter()
         counts = iter(self._count_tokens([c.text for c in flat]))
+        self.tokenize_seconds += time.perf_counter() - t0
         return {k: [dataclasses.replace(c, token_count=next(counts)) for c in (v or [])] for k, v in chunks.items()}
 
     def apply_pulled(
@@ -250,11 +253,6 @@ class SqliteSync:
             return doc_repo.get(conn, doc_id)
 
         return self.store.write(write)
-
-
-def remove_file(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
 
 
 __all__ = ["Device", "SqliteSync"]

@@ -211,3 +211,24 @@ async def test_on_demand_original_is_fetched_when_asked_for(
         downloads = len(gateway.requests("/storage/v1/object/authenticated/"))
         assert (await c.get(f"/v1/documents/{doc_id}/content")).content == text.encode()
         assert len(gateway.requests("/storage/v1/object/authenticated/")) == downloads  # now local
+
+
+async def test_a_project_without_the_sync_schema_is_named_as_such(api: Any, pg_cluster: Any, tmp_path: Path) -> None:
+    """Forgot to apply sync/migrations: the run says so instead of failing vaguely."""
+    from tests.supabase_gateway import GatewayConfig
+
+    db = pg_cluster.create_database("nomig")
+    with pg_cluster.connect(db, autocommit=True) as conn:
+        conn.execute("drop function public.sync_push(jsonb), public.sync_pull(text, integer)")
+    gw = Gateway(GatewayConfig(database_uri=pg_cluster.uri(db, "authenticator"), admin_uri=pg_cluster.uri(db)))
+    gw.start()
+    try:
+        gw.create_user("bare@example.com", "pw-pw-pw-pw")
+        body = {"supabase_url": gw.url, "anon_key": gw.anon_key, "email": "bare@example.com", "password": "pw-pw-pw-pw"}
+        assert (await api.post("/v1/sync/session", json=body)).status_code == 200
+        r = await api.post("/v1/sync/run")
+        assert r.status_code == 502 and r.json()["error"] == "sync_schema_missing"
+        assert "sync/migrations" in r.json()["message"]
+    finally:
+        gw.stop()
+        pg_cluster.drop_database(db)
