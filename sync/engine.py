@@ -25,6 +25,10 @@ from sync.versions import storage_key
 Emit = Callable[[str, dict[str, Any]], object]
 
 
+class RunCancelled(Exception):
+    """The run was asked to stop (shutdown); what it did so far is kept, the rest stays queued."""
+
+
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
     push_docs_per_round: int = 200
@@ -77,11 +81,19 @@ def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 
 class SyncEngine:
-    def __init__(self, local: LocalSync, remote: Remote, config: EngineConfig, emit: Emit | None = None) -> None:
+    def __init__(
+        self,
+        local: LocalSync,
+        remote: Remote,
+        config: EngineConfig,
+        emit: Emit | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> None:
         self.local = local
         self.remote = remote
         self.config = config
         self._emit = emit or (lambda _t, _d: None)
+        self._should_stop = should_stop or (lambda: False)
         self._report = RunReport()
 
     # -- timing helpers ---------------------------------------------------------------------
@@ -93,6 +105,8 @@ class SyncEngine:
             self._report.seconds[kind] = self._report.seconds.get(kind, 0.0) + time.perf_counter() - t0
 
     def _r(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if self._should_stop():  # between requests: every step before this one is complete
+            raise RunCancelled
         return self._timed("remote", fn, *args)
 
     def _l(self, fn: Callable[..., Any], *args: Any) -> Any:

@@ -21,14 +21,14 @@ import httpx
 
 from backend.components import ComponentState, StatusCell
 from backend.embed.circuit import BreakerPolicy, CircuitBreaker
-from backend.errors import ValidationFailed
+from backend.errors import Unavailable, ValidationFailed
 from backend.events import EventBus
 from backend.ingest.blobs import BlobStore
 from backend.store import Store
 from backend.store.documents import Document
 from sync import sharing
 from sync.connectivity import ConnectivityWatch, Fingerprint, fingerprint, network_up
-from sync.engine import EngineConfig, RunReport, SyncEngine
+from sync.engine import EngineConfig, RunCancelled, RunReport, SyncEngine
 from sync.errors import RemoteUnavailable, SupabaseError, SyncNotConfigured, SyncSchemaMissing, SyncSignedOut
 from sync.local import SqliteSync
 from sync.session import Session, SessionStore
@@ -118,7 +118,7 @@ class SyncService:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-        with self._lock:
+        with self._run_lock, self._lock:  # a run from the API ends at its next request too
             remote, self._remote = self._remote, None
         if remote is not None:
             remote.close()
@@ -140,7 +140,7 @@ class SyncService:
             session, self.sessions, self.config.retry, self.local.blob_writer, transport=self._transport,
             on_change=self._session_changed, tus_chunk=self.config.tus_chunk,
         )  # fmt: skip
-        with self._lock:
+        with self._run_lock, self._lock:  # never swap the clients under a running engine
             old, self._remote = self._remote, remote
             self._breaker = CircuitBreaker(self.config.breaker)
             self._online = None
@@ -225,13 +225,15 @@ class SyncService:
             return self._run(remote).to_dict()
 
     def _run(self, remote: SupabaseRemote) -> RunReport:
-        engine = SyncEngine(self.local, remote, self.config.engine, self.events.publish)
+        engine = SyncEngine(self.local, remote, self.config.engine, self.events.publish, self._is_stopping)
         with self._lock:
             self._running = True
         self.events.publish("sync.started", {})
         t0 = time.monotonic()
         try:
             report = engine.run()
+        except RunCancelled as exc:
+            raise Unavailable("sync is stopping; the run continues after the next start") from exc
         except SyncSignedOut as exc:
             self._failed(exc, transient=False)
             raise
@@ -259,6 +261,10 @@ class SyncService:
         self.local.record_outcome(True, {"report": summary})
         self.events.publish("sync.completed", summary)
         return report
+
+    def _is_stopping(self) -> bool:
+        with self._wake:
+            return self._stopping
 
     def _failed(self, exc: Exception, *, transient: bool) -> None:
         body = exc.summary() if isinstance(exc, SupabaseError) else {"message": str(exc)}
@@ -298,9 +304,11 @@ class SyncService:
     def _background_run(self) -> None:
         try:
             self.run_once()
-        except (SyncNotConfigured, SyncSignedOut):
-            pass
-        except (RemoteUnavailable, SupabaseError) as exc:
+        except RemoteUnavailable as exc:
+            log.warning("sync run failed: %s", exc.message)
+        except (SyncNotConfigured, SyncSignedOut, Unavailable):
+            pass  # signed out (the status shows it) or stopping
+        except SupabaseError as exc:
             log.warning("sync run failed: %s", exc.message)
         except Exception:
             log.exception("sync run crashed")

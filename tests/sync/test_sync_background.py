@@ -66,3 +66,42 @@ def test_offline_is_reported_and_nothing_is_lost(
     dev.transport.online = True
     assert dev.sync()["pushed"] == 1
     assert dev.sv.sync.sync_status()["online"] is True and doc in dev.live_ids()
+
+
+def test_stop_interrupts_a_run_between_requests_and_the_next_start_finishes_it(
+    gateway: Gateway, account: Account, device_factory: Callable[..., Device], tmp_path: object
+) -> None:
+    import dataclasses
+    import threading
+
+    from sync.engine import EngineConfig
+    from tests.supabase_gateway import FaultPlan
+
+    dev = device_factory("stopper")
+    dev.sign_in(gateway, account.email, account.password)
+    ids = [dev.add(f"note {i} about stopping in the middle", f"s{i}.txt") for i in range(12)]
+    dev.wait_idle()
+    dev.sv.sync.config = dataclasses.replace(dev.sv.sync.config, engine=EngineConfig(push_docs_per_round=1))
+    gateway.set_faults(FaultPlan(latency_s=0.15))
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(dev.sync())
+        except Exception as exc:
+            outcome.append(exc)
+
+    pushes = len(gateway.requests("/rest/v1/rpc/sync_push"))
+    worker = threading.Thread(target=run)
+    worker.start()
+    _wait(lambda: len(gateway.requests("/rest/v1/rpc/sync_push")) > pushes)
+    dev.stop()  # returns after the request in flight; the rest of the run is abandoned
+    worker.join()
+    assert type(outcome[0]).__name__ == "Unavailable"
+    gateway.faults.reset()
+    dev.start()  # same data dir: the outbox picks up where the run stopped
+    report = dev.sync()
+    assert 0 < report["pushed"] < len(ids)
+    with dev.sv.store.read() as c:
+        assert c.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0
+    assert sorted(dev.live_ids()) == sorted(ids)
