@@ -169,3 +169,37 @@ def test_pull_never_overwrites_a_document_being_reindexed(pair: tuple[Device, De
 
 def _comparable_keys(dev: Device) -> dict[str, tuple[str, list[Any]]]:
     return {i: (d["filename"], d["chunks"]) for i, d in dev.snapshot().items()}
+
+
+def test_another_user_sees_and_touches_nothing(
+    pair: tuple[Device, Device], gateway: Gateway, device_factory: Callable[..., Device]
+) -> None:
+    import pytest
+
+    from sync.errors import SupabaseError
+    from sync.versions import Version
+
+    a, _ = pair
+    doc_id = a.add(CATS, "private.txt")
+    a.wait_idle()
+    a.sync()
+    key = a.sv.sync.local.share_target(doc_id)[1]
+    assert key is not None
+    mallory = device_factory("mallory")
+    gateway.create_user("mallory@example.com", "pw-pw-pw-pw")
+    mallory.sign_in(gateway, "mallory@example.com", "pw-pw-pw-pw")
+    assert mallory.sync()["pulled"] == 0 and mallory.live_ids() == []
+    remote = mallory.sv.sync.remote
+    assert remote is not None
+    for attempt in (lambda: remote.sign(key, 60), lambda: remote.download(key)):
+        with pytest.raises(SupabaseError) as err:
+            attempt()
+        assert err.value.kind in ("not_found", "permanent")
+    v = Version(2**60, "mallory")
+    [result] = remote.push([{"change_id": "9b2f7c44-6a51-4d0e-8c1e-2f5a7e9d3b10", "kind": "document",
+                             "base_hlc": None, "base_device": None,
+                             "document": {"id": doc_id, "hlc": v.hlc, "origin_device": v.device,
+                                          "filename": "owned.txt", "deleted": False, "storage_key": None}}])  # fmt: skip
+    assert result["status"] == "rejected"  # the id is taken, by a row mallory cannot see
+    a.sync()
+    assert a.snapshot()[doc_id]["filename"] == "private.txt"
