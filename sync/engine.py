@@ -33,6 +33,8 @@ class RunCancelled(Exception):
 class EngineConfig:
     push_docs_per_round: int = 200
     """Pending documents prepared per round of the push loop."""
+    push_round_chunks: int = 5000
+    """A round stops preparing documents once it holds this many chunks (memory bound)."""
     chunks_per_change: int = 100
     """Chunks in one ``chunks`` change (one server-side insert)."""
     push_chunk_budget: int = 400
@@ -130,9 +132,12 @@ class SyncEngine:
             ids = self._l(self.local.pending_documents, seen, self.config.push_docs_per_round)
             if not ids:
                 return
-            seen.update(ids)
             ready: list[tuple[OutVersion, str | None]] = []
+            held = 0
             for doc_id in ids:
+                if held >= self.config.push_round_chunks:
+                    break  # bound the memory a round holds; the rest comes in the next round
+                seen.add(doc_id)
                 prepared = self._l(self.local.prepare, doc_id, self.remote.user_id)
                 if prepared.state == "deferred":
                     self._report.deferred += 1
@@ -140,6 +145,7 @@ class SyncEngine:
                     ok, key = self._upload(prepared.version)
                     if ok:
                         ready.append((prepared.version, key))
+                        held += len(prepared.version.chunks)
             self._send(ready)
 
     def _upload(self, v: OutVersion) -> tuple[bool, str | None]:

@@ -203,3 +203,40 @@ def test_another_user_sees_and_touches_nothing(
     assert result["status"] == "rejected"  # the id is taken, by a row mallory cannot see
     a.sync()
     assert a.snapshot()[doc_id]["filename"] == "private.txt"
+
+
+def test_chunks_of_another_model_are_embedded_locally(pair: tuple[Device, Device]) -> None:
+    import hashlib
+    import uuid
+
+    from sync.versions import Version, chunk_uuid
+
+    a, b = pair
+    remote = a.sv.sync.remote
+    assert remote is not None
+    doc_id, v = str(uuid.uuid4()), Version(1 << 50, "a-device-with-another-model")
+    texts = ["Penguins cannot fly but swim very well.", "Owls hunt at night and turn their heads far around."]
+    rng = np.random.default_rng(3)
+    vecs = rng.standard_normal((2, 384)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    chunks = [{"id": chunk_uuid(doc_id, v, i), "ordinal": i, "text": t, "char_start": 0, "char_end": len(t),
+               "page": None, "heading_path": [], "model_id": "some-other-model", "embedding": vecs[i].tolist()}
+              for i, t in enumerate(texts)]  # fmt: skip
+    results = remote.push([
+        {"change_id": str(uuid.uuid4()), "kind": "chunks", "document_id": doc_id, "doc_hlc": v.hlc,
+         "doc_device": v.device, "chunks": chunks},
+        {"change_id": str(uuid.uuid4()), "kind": "document", "base_hlc": None, "base_device": None,
+         "document": {"id": doc_id, "hlc": v.hlc, "origin_device": v.device, "filename": "birds.txt",
+                      "sha256": hashlib.sha256(b"birds").hexdigest(), "deleted": False}},
+    ])  # fmt: skip
+    assert [r["status"] for r in results] == ["accepted", "accepted"]
+    assert b.sync()["pulled"] == 1
+    with b.sv.store.read() as c:
+        status = c.execute("SELECT status FROM documents WHERE id = ?", (doc_id,)).fetchone()[0]
+    assert status in ("chunked", "embedded")  # stored at once, searchable by keyword
+    b.wait_idle()  # the embed_missing job
+    snap = b.snapshot()[doc_id]
+    assert snap["status"] == "embedded"
+    local = b.sv.embedding.embedder.embed(texts)
+    for got, want, theirs in zip(snap["vectors"], local, vecs, strict=True):
+        assert np.allclose(got, want, atol=1e-5) and not np.allclose(got, theirs, atol=1e-2)
