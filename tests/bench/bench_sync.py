@@ -19,6 +19,11 @@ the same pull without applying anything (the floor the engine sits on), and the 
 on the re-embedded texts. The gateway is not Supabase: absolute HTTP numbers are this machine's
 stand-in, the client-side shares are the point. Prints markdown; writes JSON to
 ``tests/bench/out/sync.json``.
+
+Observed (2-core VM): the SQLite share of the pull grows with the local table size. Inserting
+5000 chunks takes ~0.25 s into an empty store but ~5 s at 55k chunks; the same inserts stay
+flat without the ``chunks_sha256`` index, and flat without the FTS insert trigger — it is the
+two together (random index keys plus FTS segment writes per transaction), not sync code.
 """
 
 from __future__ import annotations
