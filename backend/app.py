@@ -12,7 +12,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
 from backend import __version__
-from backend.api import documents, folders, jobs, system
+from backend.api import documents, folders, jobs, search, system
+from backend.api import sync as sync_api
 from backend.api.edge import Edge
 from backend.api.errors import EXCEPTION_HANDLERS
 from backend.security import allowed_hosts
@@ -50,6 +51,8 @@ def create_app(settings: Settings, services: Services, *, port: int, token: str)
             *documents.ROUTES,
             *jobs.ROUTES,
             *folders.ROUTES,
+            *search.ROUTES,
+            *sync_api.ROUTES,
         ],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,

@@ -19,14 +19,9 @@ def running_client(data_dir: Path, timeout: float = 30.0) -> httpx.Client | None
         token = (data_dir / TOKEN_FILENAME).read_text(encoding="ascii").strip()
     except OSError:
         return None
-    client = httpx.Client(
-        base_url=f"http://127.0.0.1:{instance['port']}",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=timeout,
-    )
-    try:
-        client.get("/v1/health").raise_for_status()
+    base_url = f"http://127.0.0.1:{instance['port']}"
+    try:  # a separate request: a client that already sent one cannot be used in `with` any more
+        httpx.get(f"{base_url}/v1/health", timeout=timeout).raise_for_status()
     except httpx.HTTPError:
-        client.close()
         return None
-    return client
+    return httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout)

@@ -74,6 +74,20 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError("must be a finite number >= 0")
+    return value
+
+
+def _download_mode(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in {"eager", "on_demand"}:
+        raise ValueError(f"expected eager or on_demand, got {raw!r}")
+    return value
+
+
 def _setting(default: Any, doc: str, parse: Parser, *, secret: bool = False, cli: bool = True) -> Any:
     return field(
         default=default,
@@ -188,9 +202,48 @@ class Settings:
         "fs.inotify.max_user_watches on Linux, unlimited elsewhere.",
         _non_negative_int,
     )
+    search_cache_ttl_s: float = _setting(
+        30.0,
+        "Seconds a search result stays cached (any change to the index drops the cache at once); 0 disables it.",
+        _non_negative_float,
+    )
     shutdown_grace_s: float = _setting(
         1.0,
         "Seconds open connections (e.g. event streams) get to finish at shutdown.",
+        _positive_float,
+    )
+    # -- cloud sync (sync/; inactive until a session is configured) -------------------------
+    sync_auto: bool = _setting(
+        True,
+        "Sync in the background (local changes, a timer, network changes); false: only when POST /v1/sync/run asks.",
+        _bool,
+    )
+    sync_interval_s: float = _setting(
+        60.0,
+        "Seconds between background pulls from Supabase while signed in (local changes push sooner).",
+        _positive_float,
+    )
+    sync_download: str = _setting(
+        "eager",
+        "Original files of documents synced from other devices: 'eager' downloads them with the sync, "
+        "'on_demand' when their content is first requested.",
+        _download_mode,
+    )
+    sync_retry_attempts: int = _setting(
+        6, "Attempts per Supabase request for transient failures (network, 408/429/5xx).", _positive_int
+    )
+    sync_backoff_initial_s: float = _setting(
+        0.5, "First retry delay for Supabase requests; doubles per attempt, with jitter.", _positive_float
+    )
+    sync_backoff_max_s: float = _setting(
+        30.0, "Longest retry delay; also the least pause after a failed sync run.", _positive_float
+    )
+    sync_connectivity_poll_s: float = _setting(
+        5.0, "How often the network interfaces are checked; a change triggers a sync at once.", _positive_float
+    )
+    sync_share_cache_s: float = _setting(
+        300.0,
+        "Signed share URLs are reused for at most this long (and at most half their lifetime).",
         _positive_float,
     )
 

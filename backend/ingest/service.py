@@ -30,7 +30,7 @@ from backend.ingest.index_tx import (
 )
 from backend.ingest.names import safe_filename
 from backend.ingest.pipeline import LOADING_STATES, EmbedderSource, Extractor, IngestPipeline
-from backend.ingest.worker import JobWorker
+from backend.ingest.worker import Handler, JobWorker
 from backend.osdeps.paths import is_system_path
 from backend.store import Store, jobs
 from backend.store import documents as doc_repo
@@ -81,6 +81,7 @@ class IngestService:
         max_file_bytes: int,
         max_queued: int,
         retry_base_s: float = jobs.DEFAULT_RETRY_BASE_S,
+        job_handlers: dict[str, Handler] | None = None,
     ) -> None:
         self.store = store
         self.events = events
@@ -91,10 +92,14 @@ class IngestService:
         self.max_file_bytes = max_file_bytes
         self.max_queued = max_queued
         self.pipeline = IngestPipeline(store, blobs, extractor, chunker, embedding, events)
+        handlers: dict[str, Handler] = {
+            "ingest": self.pipeline.run,
+            "embed_missing": EmbedMissing(store, embedding, events).run,
+        }
         self.worker = JobWorker(
             store,
             events,
-            {"ingest": self.pipeline.run, "embed_missing": EmbedMissing(store, embedding, events).run},
+            {**handlers, **(job_handlers or {})},  # + other packages' job kinds
             gates={"ingest": self._model_settled, "embed_missing": self._model_ready},
             retry_base_s=retry_base_s,
         )

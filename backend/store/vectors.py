@@ -9,12 +9,15 @@ the scan (sqlite-vec metadata columns; NULL is not allowed there, hence the ``co
 =============  ==========================================================
 ``scope``      ``documents.scope``
 ``mime``       ``coalesce(documents.mime, '')``
-``modified_at`` ``coalesce(documents.mtime_ns / 1e9, documents.updated_at)`` (unix seconds)
+``modified_at`` ``coalesce(documents.mtime_ns / 1e9, documents.created_at)`` (unix seconds)
 =============  ==========================================================
 
-The search uses the binary copy for a coarse Hamming scan and rescores the candidates exactly
-with the float vectors (:mod:`backend.search.knn`). The mirror can only make a KNN miss rows
-(never return wrong ones): search re-checks every filter against ``documents``.
+The search keeps an in-memory copy of the binary vectors, read from this table's shadow tables
+(:mod:`backend.search.bitindex`), for a coarse Hamming scan and rescores the candidates exactly
+with the float vectors (:mod:`backend.search.knn`). Search filters are evaluated against
+``documents`` itself, never against the metadata columns (which only serve vec0's own KNN).
+Creating or rebuilding a vec0 table bumps the index epoch (:data:`EPOCH_KEY`) so the
+in-memory copy starts over.
 
 Every writer function takes the writer connection and runs inside the caller's transaction; the
 caller also calls :func:`bump_generation` in every transaction that changes chunks or vectors
@@ -42,7 +45,8 @@ from backend.store import kv
 DEFAULT_MODEL_ID = "all-MiniLM-L6-v2-int8"
 ACTIVE_MODEL_KEY = "search.active_model"
 GENERATION_KEY = "search.index_generation"
-MODIFIED_AT_SQL = "coalesce(d.mtime_ns / 1e9, d.updated_at)"
+EPOCH_KEY = "search.index_epoch"
+MODIFIED_AT_SQL = "coalesce(d.mtime_ns / 1e9, d.created_at)"
 """The document time that ``modified_after``/``modified_before`` filter on (alias ``d``)."""
 NORM_TOLERANCE = 1e-3
 _TABLE = re.compile(r"^vec_chunks_[0-9]+$")
@@ -144,6 +148,7 @@ def _create_table(conn: apsw.Connection, table: str, dim: int) -> None:
         f" chunk_id INTEGER PRIMARY KEY, embedding bit[{dim}],"
         " scope TEXT, mime TEXT, modified_at FLOAT)"
     )
+    kv.increment(conn, EPOCH_KEY)
 
 
 def _table_exists(conn: apsw.Connection, table: str) -> bool:
@@ -211,6 +216,11 @@ def bump_generation(conn: apsw.Connection) -> int:
 
 def read_generation(conn: apsw.Connection) -> int:
     return int(kv.get(conn, GENERATION_KEY, "0") or "0")
+
+
+def read_epoch(conn: apsw.Connection) -> int:
+    """Bumped whenever a vec0 table is created or rebuilt (in-memory copies must reload)."""
+    return int(kv.get(conn, EPOCH_KEY, "0") or "0")
 
 
 # -- writes ----------------------------------------------------------------------------------
@@ -326,6 +336,7 @@ def rebuild_index(conn: apsw.Connection, model_id: str) -> int:
         raise VectorIndexMissing(f"no vector index for model {model_id}")
     conn.execute(f"DROP TABLE IF EXISTS {index.table}")
     _create_table(conn, index.table, index.dim)
+    bump_generation(conn)
     return _rewrite(conn, index, "", ())
 
 

@@ -7,9 +7,12 @@ the same run, runs interleaved so load drifts hit both alike):
 
 - spawn → ready line (the handshake Electron waits for), median and max over the runs;
 - spawn → model ready (``/v1/status`` shows the embedding component ``ready``);
-- idle RSS 2 s after model ready: the sidecar process, and with its children (the extraction
+- idle RSS 2 s after model ready: the spawned process, and with its children (the extraction
   worker);
 - bundle size (uncompressed, on disk) with its largest parts.
+
+A one-file build (``dist/onefile/docsidecar``), when present, is measured too, to show why the
+app ships the folder.
 
 Goals (issue 7): ready line ≤ 1.5× source mode; bundle ≤ 250 MB. When the binary is missing it
 is built first (``packaging/build.py --skip-smoke``; needs the ``package`` extra, which
@@ -41,6 +44,7 @@ import smoke  # noqa: E402
 
 OUT = REPO / "tests" / "bench" / "out" / "bundle.json"
 DEFAULT_BINARY = REPO / "dist" / "docsidecar" / bundle_tools.executable_name()
+DEFAULT_ONEFILE = REPO / "dist" / "onefile" / bundle_tools.executable_name()
 READY_GOAL = 1.5
 SIZE_BUDGET_MB = 250.0
 IDLE_S = 2.0
@@ -150,34 +154,42 @@ def ensure_binary(binary: Path) -> None:
 
 def markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
-    src, binary = report["modes"]["source"], report["modes"]["binary"]
+    modes = report["modes"]
+    others = [k for k in modes if k != "source"]
+    label = {"binary": "binary (one-folder)", "onefile": "one-file binary", "source": "`python -m backend`"}
     lines = [
-        "## Desktop bundle (PyInstaller one-folder) vs `python -m backend`",
+        "## Desktop bundle (PyInstaller) vs `python -m backend`",
         "",
         f"Machine: {m['cpu']}, {m['cores_logical']} logical / {m['cores_physical']} physical cores, "
         f"{m['ram_gb']} GB RAM, load average {m['load_avg_start']} → {report['load_avg_end']}; "
         f"{report['runs']} runs per mode, interleaved; medians (max).",
         "",
-        "| | binary | `python -m backend` | binary / source |",
-        "|---|---|---|---|",
+        "| | "
+        + " | ".join(label[k] for k in [*others, "source"])
+        + " | "
+        + " | ".join(f"{k} / source" for k in others)
+        + " |",
+        "|---" * (2 * len(others) + 2) + "|",
     ]
     rows = [
         ("spawn → ready line", "ready_s", "s"),
         ("spawn → model ready", "model_ready_s", "s"),
-        ("idle RSS, sidecar", "rss_mb", "MB"),
+        ("idle RSS, the spawned process", "rss_mb", "MB"),
         ("idle RSS, with children", "rss_tree_mb", "MB"),
     ]
-    for label, key, unit in rows:
-        b, s = binary[key], src[key]
-        lines.append(
-            f"| {label} | {b['median']:.2f} {unit} ({b['max']:.2f}) | {s['median']:.2f} {unit} ({s['max']:.2f}) "
-            f"| {b['median'] / s['median']:.2f}× |"
-        )
+    for text, key, unit in rows:
+        cells = [f"{modes[k][key]['median']:.2f} {unit} ({modes[k][key]['max']:.2f})" for k in [*others, "source"]]
+        ratios = [f"{modes[k][key]['median'] / modes['source'][key]['median']:.2f}×" for k in others]
+        lines.append(f"| {text} | " + " | ".join(cells + ratios) + " |")
     size = report["bundle"]
     lines += [
         "",
         f"Bundle: **{size['size_mb']:.1f} MB** uncompressed in {size['files']} files (budget {SIZE_BUDGET_MB:.0f} MB); "
         "largest parts: " + ", ".join(f"{n} {mb:.1f} MB" for n, mb in size["largest"]) + ".",
+    ]
+    if "onefile_mb" in report:
+        lines.append(f"One-file executable: {report['onefile_mb']:.1f} MB (compressed; unpacked on every start).")
+    lines += [
         "",
         f"Goals: ready line ≤ {READY_GOAL}× source mode → {report['ready_ratio']:.2f}× "
         f"({'met' if report['ready_goal_met'] else 'NOT met'}); bundle ≤ {SIZE_BUDGET_MB:.0f} MB → "
@@ -191,17 +203,25 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="3 runs per mode instead of 7")
     parser.add_argument("--runs", type=int, default=None)
     parser.add_argument("--binary", type=Path, default=DEFAULT_BINARY)
+    parser.add_argument(
+        "--onefile",
+        type=Path,
+        default=DEFAULT_ONEFILE,
+        help="one-file build to measure too, if it exists (packaging/build.py --onefile)",
+    )
     args = parser.parse_args()
     runs = args.runs or (3 if args.quick else 7)
     ensure_binary(args.binary)
     modes = {"binary": [str(args.binary)], "source": [sys.executable, "-m", "backend"]}
+    if args.onefile.is_file():
+        modes = {"binary": modes["binary"], "onefile": [str(args.onefile)], "source": modes["source"]}
     report: dict[str, Any] = {"machine": machine(), "runs": runs}
     results: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
     for command in modes.values():  # warm-up, not counted: page cache, first-run costs
         with tempfile.TemporaryDirectory() as tmp:
             one_run(command, Path(tmp))
     for i in range(runs):
-        order = list(modes) if i % 2 == 0 else list(reversed(modes))
+        order = list(modes) if i % 2 == 0 else list(reversed(list(modes)))
         for name in order:
             with tempfile.TemporaryDirectory() as tmp:
                 results[name].append(one_run(modes[name], Path(tmp)))
@@ -213,6 +233,8 @@ def main() -> int:
         "files": sum(1 for f in bundle.rglob("*") if f.is_file() and not f.is_symlink()),
         "largest": bundle_parts(bundle),
     }
+    if args.onefile.is_file():
+        report["onefile_mb"] = args.onefile.stat().st_size / 1e6
     ratio = report["modes"]["binary"]["ready_s"]["median"] / report["modes"]["source"]["ready_s"]["median"]
     report["ready_ratio"] = ratio
     report["ready_goal_met"] = ratio <= READY_GOAL

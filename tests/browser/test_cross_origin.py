@@ -139,8 +139,10 @@ def test_cross_origin_page_reads_nothing(world: World) -> None:
         assert results[name] == results[name] | {"outcome": "error", "error": "TypeError"}, (name, results[name])
     assert results["xhr_status"]["status"] == 0
     assert results["eventsource"]["messages"] == []
-    scan_leaks = {p: r for p, r in scan.items() if _leaks(r)}
-    assert scan_leaks == {}, f"the port scan read something: {scan_leaks}"
+    # Other programs on this machine may listen next to the sidecar and answer with permissive
+    # CORS; what must never be readable is a docsidecar (ours, or another test's).
+    scan_leaks = {p: r for p, r in scan.items() if _leaks(r) and (p == str(port) or _looks_like_docsidecar(r))}
+    assert scan_leaks == {}, f"the port scan read a docsidecar: {scan_leaks}"
     assert scan[str(port)]["outcome"] == "error", "the real port looks like every closed port to a CORS fetch"
 
     lines = world.log_lines()
@@ -206,6 +208,12 @@ def test_allowed_origin_with_the_token_works(world: World) -> None:
         assert c.get(f"/v1/documents/{doc_id}").json()["path"] == str(world.app_doc)
     events = results["event_stream"]
     assert events["status"] == 200 and "event: hello" in events["body"], events
+
+
+def _looks_like_docsidecar(result: dict[str, Any]) -> bool:
+    return "x-request-id" in result.get("headers", []) or '"status":"ok"' in str(result.get("body", "")).replace(
+        " ", ""
+    )
 
 
 def _count(lines: list[str], pattern: str) -> int:

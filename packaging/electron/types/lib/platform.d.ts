@@ -20,6 +20,14 @@ export function requestExit(child: import("node:child_process").ChildProcess, pl
  */
 export function forceExit(child: import("node:child_process").ChildProcess, platform?: NodeJS.Platform): void;
 /**
+ * Hard-kill a process by pid (SIGKILL; TerminateProcess on Windows). Used for the sidecar
+ * process behind a one-file build's bootloader, which is not our direct child. Returns
+ * whether a process was signalled.
+ * @param {number} pid
+ * @param {NodeJS.Platform} [platform]
+ */
+export function killPid(pid: number, platform?: NodeJS.Platform): boolean;
+/**
  * Whether a process with this pid is running (zombies count as gone where detectable).
  * @param {number} pid
  * @returns {boolean}
