@@ -27,7 +27,7 @@ async def test_folder_refusals(tmp_path: Path) -> None:
             ({"path": str(tmp_path / "file.txt")}, 422, "not a directory"),
             ({"path": str(settings.data_dir)}, 422, "data dir"),
             ({"path": str(root), "include": [""]}, 422, "invalid glob"),
-            ({"path": str(root), "unknown": 1}, 400, "Validation failed"),
+            ({"path": str(root), "unknown": 1}, 422, "Validation failed"),
         ]
         for body, status, words in cases:
             r = await client.post("/v1/folders", json=body)
