@@ -84,9 +84,10 @@ def queue_ingest(conn: apsw.Connection, doc_id: str) -> jobs.Job:
     )
 
 
-def restore_after_cancel(conn: apsw.Connection, doc_id: str, prior_status: str) -> None:
+def restore_after_cancel(conn: apsw.Connection, doc_id: str, prior_status: str, *, interrupted: bool = False) -> None:
     """A cancelled ingest leaves the document as it was before the job (its previous version
-    stays indexed), or ``failed`` with an explanation when it had never been indexed."""
+    stays indexed), or ``failed`` with an explanation when it had never been indexed. An
+    ``interrupted`` one (shutdown: the job runs again at the next start) is ``queued`` instead."""
     doc = doc_repo.get(conn, doc_id)
     if doc is None:
         return
@@ -94,4 +95,7 @@ def restore_after_cancel(conn: apsw.Connection, doc_id: str, prior_status: str) 
         reason = WAITING_FOR_MODEL if prior_status == "chunked" else None
         doc_repo.set_status(conn, doc_id, prior_status, reason)
     elif doc.status in {"queued", "extracted", "chunked"}:
-        doc_repo.set_status(conn, doc_id, "failed", CANCELLED)
+        if interrupted:
+            doc_repo.set_status(conn, doc_id, "queued", None)
+        else:
+            doc_repo.set_status(conn, doc_id, "failed", CANCELLED)

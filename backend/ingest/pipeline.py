@@ -61,6 +61,15 @@ class JobCancelled(Exception):
     """The job was cancelled while it ran; nothing it did is committed."""
 
 
+class JobInterrupted(Exception):
+    """The worker is stopping (orderly shutdown): the job goes back to the queue unchanged and
+    runs again at the next start; nothing it did is committed and no attempt is counted."""
+
+
+def _never() -> bool:
+    return False
+
+
 class Transient(Unavailable):
     """A failure worth retrying later (file locked, model loading, disk busy)."""
 
@@ -105,8 +114,11 @@ class JobContext:
     job: jobs.Job
     cancelled: Callable[[], bool]
     progress: Callable[[str, int, int, int], None]  # stage, done, total, bytes
+    stopping: Callable[[], bool] = _never
 
     def check(self) -> None:
+        if self.stopping():
+            raise JobInterrupted
         if self.cancelled():
             raise JobCancelled
 
@@ -172,6 +184,9 @@ class IngestPipeline:
             self._ingest(ctx, doc)
         except JobCancelled:
             self.store.write(lambda c: restore_after_cancel(c, doc.id, doc.status))
+            raise
+        except JobInterrupted:
+            self.store.write(lambda c: restore_after_cancel(c, doc.id, doc.status, interrupted=True))
             raise
 
     def _ingest(self, ctx: JobContext, doc: Document) -> None:

@@ -24,7 +24,7 @@ import apsw
 from backend.components import ComponentState, StatusCell
 from backend.errors import SidecarError, Unavailable
 from backend.events import EventBus
-from backend.ingest.pipeline import JobCancelled, JobContext, Transient, WaitForModel
+from backend.ingest.pipeline import JobCancelled, JobContext, JobInterrupted, Transient, WaitForModel
 from backend.store import Store, jobs, kv
 from backend.store import documents as doc_repo
 
@@ -41,6 +41,7 @@ GATED_POLL_S = 0.2
 class _Running:
     job: jobs.Job
     cancel: threading.Event = field(default_factory=threading.Event)
+    stop: threading.Event = field(default_factory=threading.Event)
     started: float = field(default_factory=time.monotonic)
     last_event: float = 0.0
     last_db: float = 0.0
@@ -88,7 +89,7 @@ class JobWorker:
         with self._wake:
             self._stopping = True
             if self._running is not None:
-                self._running.cancel.set()
+                self._running.stop.set()  # interrupted, not cancelled: it runs again next start
             self._wake.notify_all()
         if self._thread is not None:
             self._thread.join()
@@ -185,10 +186,15 @@ class JobWorker:
         running = _Running(job)
         with self._wake:
             self._running = running
-        ctx = JobContext(job, running.cancel.is_set, lambda *a: self._progress(running, *a))
+            if self._stopping:  # stop() came between the claim and now
+                running.stop.set()
+        ctx = JobContext(job, running.cancel.is_set, lambda *a: self._progress(running, *a), running.stop.is_set)
         self.events.publish("job.started", {"job_id": job.id, "kind": job.kind, "document_id": job.document_id})
         try:
             self.handlers[job.kind](ctx)
+        except JobInterrupted:
+            self.store.write(lambda c: jobs.requeue(c, job.id))
+            log.info("job %d (%s) interrupted by shutdown; it runs again at the next start", job.id, job.kind)
         except JobCancelled:
             self._finish(job, "cancelled", None)
         except WaitForModel as exc:

@@ -214,6 +214,14 @@ def cancel(conn: apsw.Connection, job_id: int) -> Job | None:
 INTERRUPTED = "interrupted by a restart of the sidecar"
 
 
+def requeue(conn: apsw.Connection, job_id: int) -> None:
+    """Put a running job back (orderly shutdown): due at once, no attempt counted."""
+    conn.execute(
+        "UPDATE jobs SET state = 'queued', not_before = 0, updated_at = ? WHERE id = ? AND state = 'running'",
+        (time.time(), job_id),
+    )
+
+
 def cancel_queued_for_document(conn: apsw.Connection, document_id: str, reason: str) -> int:
     now = time.time()
     conn.execute(
@@ -225,17 +233,14 @@ def cancel_queued_for_document(conn: apsw.Connection, document_id: str, reason: 
 
 
 def recover_interrupted(conn: apsw.Connection) -> list[tuple[Job, str]]:
-    """Re-queue jobs a crash left ``running`` (counting the attempt).
+    """Re-queue jobs a crash left ``running`` (counting the attempt, with the usual backoff).
 
-    Returns (job, new state) for each: ``queued`` (due at once) or ``failed`` once the job has
-    used up its attempts (a file that kills the process every time must not loop forever)."""
+    Returns (job, new state) for each: ``queued`` or ``failed`` once the job has used up its
+    attempts, so a file that kills the process every time cannot crash-loop the sidecar. The
+    backoff lets the rest of the queue run first: a job that crashed the process waits, and a
+    job that was merely unlucky (the user quit during it, twice) is not hit first again."""
     stuck = [_job(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE state = 'running'")]  # noqa: S608
-    out = []
-    for job in stuck:
-        state = retry_later(conn, job, INTERRUPTED)
-        conn.execute("UPDATE jobs SET not_before = 0 WHERE id = ? AND state = 'queued'", (job.id,))
-        out.append((job, state))
-    return out
+    return [(job, retry_later(conn, job, INTERRUPTED)) for job in stuck]
 
 
 @dataclass(frozen=True, slots=True)

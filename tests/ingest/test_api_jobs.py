@@ -87,6 +87,28 @@ async def test_cancel_a_running_job_commits_nothing(tmp_path: Path) -> None:
             assert index_problems(conn) == []
 
 
+async def test_stopping_during_a_job_requeues_it_without_failing_anything(tmp_path: Path) -> None:
+    big = "\n\n".join(
+        f"Part {i}. " + "Every tuple version carries its creating transaction id. " * 30 for i in range(80)
+    )
+    settings = make_settings(tmp_path / "data")
+    async with running_app(settings) as (client, _):
+        r = (await upload(client, "big.txt", big.encode())).json()
+
+        async def running() -> bool:
+            return (await client.get(f"/v1/jobs/{r['job_id']}")).json()["state"] == "running"
+
+        await wait_for(running, 60, "the job to start")
+    # the app (and its worker) stopped while the job ran: it is queued again, nothing failed
+    async with running_app(settings) as (client, services):
+        job = await wait_job(client, r["job_id"])
+        assert job["state"] == "done" and job["attempts"] == 0
+        doc = (await client.get(f"/v1/documents/{r['document']['id']}")).json()
+        assert doc["status"] == "embedded"
+        events, _ = services.events.since(0)
+        assert not [e for e in events if e.type in {"job.cancelled", "job.failed", "document.failed"}]
+
+
 def _flaky(marker: str, failures: int) -> tuple[list[FlakyExtractor], object]:
     holder: list[FlakyExtractor] = []
 

@@ -70,9 +70,9 @@ def test_recover_interrupted_requeues_at_once_and_eventually_fails(store: Store)
     assert [(j.id, state) for j, state in recovered] == [(job.id, "queued")]
     with store.read() as conn:
         row = jobs.get(conn, job.id)
-        assert row is not None and row.state == "queued" and row.not_before == 0 and row.attempts == 1
-        assert row.error == jobs.INTERRUPTED
-    store.write(lambda c: jobs.claim_next(c, ("ingest",)))
+        assert row is not None and row.state == "queued" and row.attempts == 1 and row.error == jobs.INTERRUPTED
+        assert 0 < row.not_before - time.time() <= jobs.backoff(1)  # the rest of the queue goes first
+    store.write(lambda c: jobs.claim_next(c, ("ingest",), now=time.time() + 1000))
     assert [state for _, state in store.write(jobs.recover_interrupted)] == ["failed"]
     assert store.write(jobs.recover_interrupted) == []
 
@@ -83,6 +83,15 @@ def test_a_not_before_far_in_the_future_means_the_clock_jumped_back(store: Store
     with store.read() as conn:
         assert jobs.next_due_in(conn, ("ingest",)) == 0.0
     assert store.write(lambda c: jobs.claim_next(c, ("ingest",))) is not None
+
+
+def test_requeue_after_an_orderly_stop_counts_no_attempt(store: Store) -> None:
+    job = store.write(lambda c: jobs.enqueue(c, "ingest"))
+    store.write(lambda c: jobs.claim_next(c, ("ingest",)))
+    store.write(lambda c: jobs.requeue(c, job.id))
+    with store.read() as conn:
+        row = jobs.get(conn, job.id)
+    assert row is not None and (row.state, row.attempts, row.not_before) == ("queued", 0, 0)
 
 
 def test_cancel_only_touches_queued_jobs(store: Store) -> None:
