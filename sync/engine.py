@@ -25,10 +25,16 @@ from sync.versions import storage_key
 Emit = Callable[[str, dict[str, Any]], object]
 
 
+class RunCancelled(Exception):
+    """The run was asked to stop (shutdown); what it did so far is kept, the rest stays queued."""
+
+
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
     push_docs_per_round: int = 200
     """Pending documents prepared per round of the push loop."""
+    push_round_chunks: int = 5000
+    """A round stops preparing documents once it holds this many chunks (memory bound)."""
     chunks_per_change: int = 100
     """Chunks in one ``chunks`` change (one server-side insert)."""
     push_chunk_budget: int = 400
@@ -77,11 +83,19 @@ def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 
 class SyncEngine:
-    def __init__(self, local: LocalSync, remote: Remote, config: EngineConfig, emit: Emit | None = None) -> None:
+    def __init__(
+        self,
+        local: LocalSync,
+        remote: Remote,
+        config: EngineConfig,
+        emit: Emit | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> None:
         self.local = local
         self.remote = remote
         self.config = config
         self._emit = emit or (lambda _t, _d: None)
+        self._should_stop = should_stop or (lambda: False)
         self._report = RunReport()
 
     # -- timing helpers ---------------------------------------------------------------------
@@ -93,6 +107,8 @@ class SyncEngine:
             self._report.seconds[kind] = self._report.seconds.get(kind, 0.0) + time.perf_counter() - t0
 
     def _r(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if self._should_stop():  # between requests: every step before this one is complete
+            raise RunCancelled
         return self._timed("remote", fn, *args)
 
     def _l(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -116,9 +132,12 @@ class SyncEngine:
             ids = self._l(self.local.pending_documents, seen, self.config.push_docs_per_round)
             if not ids:
                 return
-            seen.update(ids)
             ready: list[tuple[OutVersion, str | None]] = []
+            held = 0
             for doc_id in ids:
+                if held >= self.config.push_round_chunks:
+                    break  # bound the memory a round holds; the rest comes in the next round
+                seen.add(doc_id)
                 prepared = self._l(self.local.prepare, doc_id, self.remote.user_id)
                 if prepared.state == "deferred":
                     self._report.deferred += 1
@@ -126,6 +145,7 @@ class SyncEngine:
                     ok, key = self._upload(prepared.version)
                     if ok:
                         ready.append((prepared.version, key))
+                        held += len(prepared.version.chunks)
             self._send(ready)
 
     def _upload(self, v: OutVersion) -> tuple[bool, str | None]:

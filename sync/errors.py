@@ -78,6 +78,13 @@ class RemoteUnavailable(Unavailable):
     code = "sync_remote_unavailable"
 
 
+class SyncSchemaMissing(SidecarError):
+    """The Supabase project has no sync tables/functions: ``sync/migrations`` are not applied."""
+
+    status = 502
+    code = "sync_schema_missing"
+
+
 class NotSynced(Conflict):
     """The document has no cloud copy yet (not pushed, or pushed without a file)."""
 

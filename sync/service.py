@@ -21,13 +21,15 @@ import httpx
 
 from backend.components import ComponentState, StatusCell
 from backend.embed.circuit import BreakerPolicy, CircuitBreaker
-from backend.errors import NotFound, ValidationFailed
+from backend.errors import Unavailable, ValidationFailed
 from backend.events import EventBus
 from backend.ingest.blobs import BlobStore
 from backend.store import Store
+from backend.store.documents import Document
+from sync import sharing
 from sync.connectivity import ConnectivityWatch, Fingerprint, fingerprint, network_up
-from sync.engine import EngineConfig, RunReport, SyncEngine
-from sync.errors import NotSynced, RemoteUnavailable, SupabaseError, SyncNotConfigured, SyncSignedOut
+from sync.engine import EngineConfig, RunCancelled, RunReport, SyncEngine
+from sync.errors import RemoteUnavailable, SupabaseError, SyncNotConfigured, SyncSchemaMissing, SyncSignedOut
 from sync.local import SqliteSync
 from sync.session import Session, SessionStore
 from sync.share import ShareCache
@@ -38,7 +40,6 @@ from sync.supabase.storage import TUS_CHUNK
 
 log = logging.getLogger("docsidecar.sync")
 
-MAX_SHARE_S = 7 * 24 * 3600
 PENDING_CHECK_S = 2.0
 
 
@@ -85,7 +86,8 @@ class SyncService:
         self.status = StatusCell(ComponentState.STARTING)
         self.share_cache = ShareCache(config.share_cache_s)
         self._transport = transport
-        self._watch = ConnectivityWatch(config.connectivity_poll_s, probe)
+        self.watch = ConnectivityWatch(config.connectivity_poll_s, probe)
+        """Network-change detection the worker polls (replaceable, e.g. by tests)."""
         self._breaker = CircuitBreaker(config.breaker)
         self._lock = threading.Lock()  # remote, flags
         self._run_lock = threading.Lock()  # one run at a time
@@ -116,11 +118,17 @@ class SyncService:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-        with self._lock:
+        with self._run_lock, self._lock:  # a run from the API ends at its next request too
             remote, self._remote = self._remote, None
         if remote is not None:
             remote.close()
         self.status.set(ComponentState.STOPPED)
+
+    @property
+    def remote(self) -> SupabaseRemote | None:
+        """The Supabase clients of the current session (None while disabled)."""
+        with self._lock:
+            return self._remote
 
     @property
     def enabled(self) -> bool:
@@ -132,7 +140,7 @@ class SyncService:
             session, self.sessions, self.config.retry, self.local.blob_writer, transport=self._transport,
             on_change=self._session_changed, tus_chunk=self.config.tus_chunk,
         )  # fmt: skip
-        with self._lock:
+        with self._run_lock, self._lock:  # never swap the clients under a running engine
             old, self._remote = self._remote, remote
             self._breaker = CircuitBreaker(self.config.breaker)
             self._online = None
@@ -217,13 +225,15 @@ class SyncService:
             return self._run(remote).to_dict()
 
     def _run(self, remote: SupabaseRemote) -> RunReport:
-        engine = SyncEngine(self.local, remote, self.config.engine, self.events.publish)
+        engine = SyncEngine(self.local, remote, self.config.engine, self.events.publish, self._is_stopping)
         with self._lock:
             self._running = True
         self.events.publish("sync.started", {})
         t0 = time.monotonic()
         try:
             report = engine.run()
+        except RunCancelled as exc:
+            raise Unavailable("sync is stopping; the run continues after the next start") from exc
         except SyncSignedOut as exc:
             self._failed(exc, transient=False)
             raise
@@ -231,6 +241,12 @@ class SyncService:
             self._failed(exc, transient=exc.kind in ("transient", "auth_expired"))
             if exc.kind in ("transient", "auth_expired"):
                 raise RemoteUnavailable(f"Supabase is unreachable: {exc.message}", detail=exc.summary()) from exc
+            if exc.remote_code in sharing.SCHEMA_MISSING:
+                raise SyncSchemaMissing(
+                    "the Supabase project lacks the sync tables or functions: apply sync/migrations "
+                    f"(Supabase said: {exc.message})",
+                    detail=exc.summary(),
+                ) from exc
             raise
         finally:
             with self._lock:
@@ -245,6 +261,10 @@ class SyncService:
         self.local.record_outcome(True, {"report": summary})
         self.events.publish("sync.completed", summary)
         return report
+
+    def _is_stopping(self) -> bool:
+        with self._wake:
+            return self._stopping
 
     def _failed(self, exc: Exception, *, transient: bool) -> None:
         body = exc.summary() if isinstance(exc, SupabaseError) else {"message": str(exc)}
@@ -269,7 +289,7 @@ class SyncService:
                 requested, self._requested = self._requested, False
             if not self.enabled or not self.config.auto:
                 continue
-            if self._watch.poll():
+            if self.watch.poll():
                 log.info("network interfaces changed: syncing now")
                 self._breaker = CircuitBreaker(self.config.breaker)
                 requested = True
@@ -284,9 +304,11 @@ class SyncService:
     def _background_run(self) -> None:
         try:
             self.run_once()
-        except (SyncNotConfigured, SyncSignedOut):
-            pass
-        except (RemoteUnavailable, SupabaseError) as exc:
+        except RemoteUnavailable as exc:
+            log.warning("sync run failed: %s", exc.message)
+        except (SyncNotConfigured, SyncSignedOut, Unavailable):
+            pass  # signed out (the status shows it) or stopping
+        except SupabaseError as exc:
             log.warning("sync run failed: %s", exc.message)
         except Exception:
             log.exception("sync run crashed")
@@ -301,7 +323,7 @@ class SyncService:
         summary = self.local.summary()
         session = remote.manager.session.public() if remote is not None else None
         breaker = self._breaker.state
-        fp = self._watch.last
+        fp = self.watch.last
         return {
             "enabled": remote is not None,
             "state": self.status.get().state.value,
@@ -331,42 +353,11 @@ class SyncService:
         self.request_run()
         return result
 
-    # -- sharing ------------------------------------------------------------------------------
+    # -- files in the cloud --------------------------------------------------------------------
+    def fetch_original(self, doc_id: str) -> Document | None:
+        """Download the original file of a document synced without it (``on_demand``)."""
+        return sharing.fetch_original(self.local, self.remote, doc_id)
+
     def share_url(self, doc_id: str, expires_in: int) -> dict[str, Any]:
-        if not 1 <= expires_in <= MAX_SHARE_S:
-            raise ValidationFailed(
-                f"expires_in must be between 1 and {MAX_SHARE_S} seconds", detail={"field": "expires_in"}
-            )
-        exists, key, pending = self.local.share_target(doc_id)
-        if not exists:
-            raise NotFound(f"no document {doc_id}", detail={"document_id": doc_id})
-        with self._lock:
-            remote = self._remote
-        if remote is None:
-            raise SyncNotConfigured("sharing needs sync: POST /v1/sync/session first")
-        if key is None:
-            raise NotSynced(
-                "the document has no cloud copy yet; it is shared once it has synced",
-                detail={"document_id": doc_id, "pending": pending},
-            )
-        cached = self.share_cache.get(doc_id, key, expires_in)
-        if cached is None:
-            try:
-                url = remote.sign(key, expires_in)
-            except SupabaseError as exc:
-                if exc.kind == "not_found":
-                    raise NotSynced("the cloud copy of the file is missing", detail={"document_id": doc_id}) from exc
-                if exc.kind in ("transient", "auth_expired"):
-                    raise RemoteUnavailable(f"Supabase is unreachable: {exc.message}", detail=exc.summary()) from exc
-                raise
-            entry, reused = self.share_cache.put(doc_id, key, expires_in, url), False
-        else:
-            entry, reused = cached, True
-        return {
-            "document_id": doc_id,
-            "url": entry.url,
-            "expires_in": entry.expires_in,
-            "expires_at": entry.expires_at,
-            "cached": reused,
-            "stale": pending,
-        }
+        """An expiring signed URL of the document's cloud copy (cached, see ``sync.share``)."""
+        return sharing.share_url(self.local, self.remote, self.share_cache, doc_id, expires_in)

@@ -138,6 +138,8 @@ def get_document(services: NamedDependency[Services], doc_id: FromPath[str]) -> 
 )
 def get_content(services: NamedDependency[Services], doc_id: FromPath[str]) -> File:
     doc = _get_doc(services, doc_id)
+    if not doc.path and not doc.blob_key and doc.source == "remote":
+        doc = services.sync.fetch_original(doc_id) or doc  # synced with sync_download=on_demand
     path = services.ingest.blobs.path_of(doc.blob_key) if doc.blob_key else Path(doc.path or "")
     if (not doc.path and not doc.blob_key) or not path.is_file():
         raise NotFound(

@@ -63,7 +63,7 @@ class SearchConfig:
     max_depth: int = 1000
     """Deepest result reachable through cursors (offset + k)."""
     max_query_chars: int = 10_000
-    fuse_depth: int = 40
+    fuse_depth: int = 50
     """Candidates taken from each retriever before fusion (at least offset + k + 1)."""
     snippet_chars: int = 240
     cache_size: int = 256
@@ -230,7 +230,7 @@ class SearchService:
                     warnings.append("the query has no words to match by keyword")
             if qvec is not None and index is not None:
                 t = time.perf_counter()
-                sem = self.semantic.search(conn, index, qvec, depth, req.filters, stats)
+                sem = self.semantic.search(conn, index, qvec, depth, req.filters, stats, precise=need)
                 timings["semantic_ms"] = _ms(t)
             ranked = self._rank(conn, req, kw, sem)
             page = ranked[offset : offset + req.k]

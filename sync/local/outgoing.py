@@ -78,11 +78,11 @@ def prepare(
     """Freeze the local state of ``doc_id`` as a version (reusing the version already assigned
     to the same outbox row, so a retry re-sends identical change ids) and read what to push."""
     rows: list[tuple[Any, ...]] = conn.execute(
-        "SELECT seq, op FROM outbox WHERE entity = 'document' AND entity_id = ? ORDER BY seq", (doc_id,)
+        "SELECT seq, op, created_at FROM outbox WHERE entity = 'document' AND entity_id = ? ORDER BY seq", (doc_id,)
     ).fetchall()
     if not rows:
         return Prepared("dropped")
-    seq, op = int(rows[-1][0]), str(rows[-1][1])
+    seq, op, changed_at = int(rows[-1][0]), str(rows[-1][1]), float(rows[-1][2])
     doc = doc_repo.get(conn, doc_id)
     sd = state.get_doc(conn, doc_id)
     tombstone = doc is None or op == "delete"
@@ -94,7 +94,9 @@ def prepare(
     if sd is not None and sd.prep is not None and sd.prep_seq == seq:
         version = sd.prep
     else:
-        version = Version(state.tick(conn, now), device.id)
+        # the clock reads the time of the change, not of the push: last-writer-wins means the
+        # later edit wins, however long a device was offline (still above all it has seen)
+        version = Version(state.tick(conn, changed_at if now is None else now), device.id)
         state.set_prepared(conn, doc_id, seq, version)
     # attempts > 0 keeps outbox.record() from replacing these rows while the push is in flight
     conn.execute("UPDATE outbox SET attempts = attempts + 1 WHERE entity = 'document' AND entity_id = ?", (doc_id,))

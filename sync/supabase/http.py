@@ -20,6 +20,9 @@ from sync.supabase.retry import Retrier, RetryPolicy, classify, transport_error
 
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 API_VERSION_HEADER = ("X-Supabase-Api-Version", "2024-01-01")
+MAX_REFRESHES = 2
+"""Refresh-and-resend rounds per request: a fresh token refused again means skew between Auth
+and the API (or a revoked session), not something more refreshes fix."""
 
 
 class TokenSource(Protocol):
@@ -134,9 +137,9 @@ class SupabaseHttp:
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
     ) -> httpx.Response:
-        """Transient failures are retried by the policy; an expired token is refreshed once
-        and the request resent; everything else raises."""
-        refreshed = False
+        """Transient failures are retried by the policy; an expired token is refreshed and the
+        request resent (at most ``MAX_REFRESHES`` times); everything else raises."""
+        refreshes = 0
         while True:
             token = self.token() if auth else None
             retrier = self.retrier()
@@ -147,9 +150,9 @@ class SupabaseHttp:
                 )  # fmt: skip
                 return retrier.call(call)
             except SupabaseError as exc:
-                if exc.kind == "auth_expired" and auth and not refreshed and self.tokens is not None:
+                if exc.kind == "auth_expired" and auth and refreshes < MAX_REFRESHES and self.tokens is not None:
                     self.tokens.refresh(token)
-                    refreshed = True
+                    refreshes += 1
                     continue
                 raise
             finally:

@@ -17,7 +17,7 @@ from typing import Protocol
 import httpx
 
 from sync.errors import SupabaseError
-from sync.supabase.http import SupabaseHttp, decode_body
+from sync.supabase.http import MAX_REFRESHES, SupabaseHttp, decode_body
 from sync.supabase.retry import backoff_delay, classify, transport_error
 
 BUCKET = "documents"
@@ -96,7 +96,7 @@ class StorageClient:
         location = self._tus_create(key, size, mime)
         if location is None:
             return False
-        offset, failures, refreshed = 0, 0, False
+        offset, failures, refreshes = 0, 0, 0
         with path.open("rb") as fh:
             while offset < size:
                 fh.seek(offset)
@@ -109,12 +109,12 @@ class StorageClient:
                                  "Content-Type": "application/offset+octet-stream"},
                     )  # fmt: skip
                     offset = int(response.headers.get("upload-offset", offset + len(data)))
-                    failures, refreshed = 0, False
+                    failures, refreshes = 0, 0
                     continue
                 except SupabaseError as exc:
-                    if exc.kind == "auth_expired" and not refreshed and self.http.tokens is not None:
+                    if exc.kind == "auth_expired" and refreshes < MAX_REFRESHES and self.http.tokens is not None:
                         self.http.tokens.refresh(token)
-                        refreshed = True
+                        refreshes += 1
                         continue
                     failures += 1
                     if failures >= self.http.policy.max_attempts:
@@ -139,7 +139,7 @@ class StorageClient:
         """Stream the object into a fresh sink per attempt; ``open_sink`` returns (sink, abort).
         The caller commits the sink after this returns."""
         path = f"/storage/v1/object/authenticated/{BUCKET}/{key}"
-        refreshed = False
+        refreshes = 0
 
         def attempt(token: str) -> None:
             sink, abort = open_sink()
@@ -165,9 +165,9 @@ class StorageClient:
                 self.http.retrier().call(functools.partial(attempt, token))
                 return
             except SupabaseError as exc:
-                if exc.kind == "auth_expired" and not refreshed and self.http.tokens is not None:
+                if exc.kind == "auth_expired" and refreshes < MAX_REFRESHES and self.http.tokens is not None:
                     self.http.tokens.refresh(token)
-                    refreshed = True
+                    refreshes += 1
                     continue
                 raise
 

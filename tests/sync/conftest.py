@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from tests.supabase_gateway import Gateway, GatewayConfig, PgCluster
-from tests.sync.devices import Device
+from tests.sync.devices import Device, start_devices
 from tests.sync.helpers import SqlUser, add_user
 
 
@@ -139,7 +139,8 @@ def admin_query(pg_cluster: PgCluster, pg_database: str) -> Iterator[Callable[..
     conn = pg_cluster.connect(pg_database, autocommit=True)
 
     def query(sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-        return list(conn.execute(sql, params).fetchall())
+        cur = conn.execute(sql, params)
+        return list(cur.fetchall()) if cur.description is not None else []
 
     yield query
     conn.close()
@@ -150,9 +151,9 @@ def device_factory(tmp_path: Path) -> Iterator[Callable[..., Device]]:
     started: list[Device] = []
 
     def make(name: str, **settings: object) -> Device:
-        dev = Device(tmp_path, name, dict(settings)).start()
+        dev = Device(tmp_path, name, dict(settings))
         started.append(dev)
-        return dev
+        return dev.start()
 
     yield make
     for dev in started:
@@ -162,7 +163,7 @@ def device_factory(tmp_path: Path) -> Iterator[Callable[..., Device]]:
 @pytest.fixture
 def pair(gateway: Gateway, account: Account, device_factory: Callable[..., Device]) -> tuple[Device, Device]:
     """Two devices of the same user, both signed in (no sync run yet)."""
-    a, b = device_factory("a"), device_factory("b")
+    a, b = start_devices(device_factory, "a", "b")
     for dev in (a, b):
         dev.sign_in(gateway, account.email, account.password)
     return a, b

@@ -17,6 +17,7 @@ import numpy as np
 from backend.services import Services
 from backend.settings import Settings
 from backend.store import documents as doc_repo
+from backend.store import vectors as vector_repo
 from tests.supabase_gateway import Gateway
 
 FAST_SYNC = {
@@ -43,6 +44,10 @@ class SwitchTransport(httpx.BaseTransport):
         """Run ``hook`` just before the n-th request from now (1 = the next one)."""
         with self._lock:
             self._hooks.append((self.requests + n, hook))
+
+    def clear_hooks(self) -> None:
+        with self._lock:
+            self._hooks.clear()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         with self._lock:
@@ -73,6 +78,9 @@ class Device:
         self.services = Services(settings, sync_transport=self.transport)
         self.services.start()
         assert self.services.embedding.wait_ready(60), self.services.embedding.summary()
+        # warm up what the first ingest would otherwise start lazily (extraction child, tokenizer)
+        self.services.ingest.extractor.start()  # type: ignore[attr-defined]
+        _ = self.services.ingest.pipeline.chunker.tokenizer
         return self
 
     def stop(self) -> None:
@@ -120,10 +128,29 @@ class Device:
     def sync(self) -> dict[str, Any]:
         return self.sv.sync.run_once()
 
+    def wipe(self) -> None:
+        """Back to an empty index with no sync state (as a fresh data dir, minus the model load
+        and the extraction process start): signs out and deletes every document."""
+        self.wait_idle()
+        self.sv.sync.sign_out()
+        self.transport.online = True
+        self.transport.clear_hooks()
+
+        def clear(c: Any) -> None:
+            vector_repo.delete_chunks(c, [int(r[0]) for r in c.execute("SELECT id FROM chunks")])
+            for table in ("documents", "outbox", "jobs", "sync_documents", "sync_dead_letters", "sync_conflicts"):
+                c.execute(f"DELETE FROM {table}")
+            c.execute(
+                "DELETE FROM kv WHERE key IN ('sync.cursor', 'sync.user_id', 'sync.last_success', 'sync.last_error')"
+            )
+
+        self.sv.store.write(clear)
+        assert self.live_ids() == [] and self.outbox_count() == 0
+
     # -- observations -------------------------------------------------------------------------
     def live_ids(self) -> list[str]:
         with self.sv.store.read() as c:
-            return [str(r[0]) for r in c.execute("SELECT id FROM documents ORDER BY id")]
+            return [str(r[0]) for r in c.execute("SELECT id FROM documents ORDER BY created_at, id")]
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """Documents as the index holds them: metadata, chunk texts and vectors."""
@@ -148,6 +175,27 @@ class Device:
     def outbox_count(self) -> int:
         with self.sv.store.read() as c:
             return int(c.execute("SELECT count(*) FROM outbox").fetchone()[0])
+
+
+def start_devices(factory: Callable[..., Device], *names: str, **settings: Any) -> list[Device]:
+    """Start several devices at once (each start loads a model and an extraction process)."""
+    out: dict[str, Device] = {}
+    errors: list[BaseException] = []
+
+    def run(name: str) -> None:
+        try:
+            out[name] = factory(name, **settings)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(n,), name=f"start-{n}") for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return [out[n] for n in names]
 
 
 def cloud_snapshot(

@@ -146,4 +146,97 @@ def test_token_expiry_in_the_middle_of_a_push(
     assert refresh and refresh[0] > expired[0]  # refreshed on the 401, then the push was resent
     assert log[refresh[0] + 1].path == "/rest/v1/rpc/sync_push" and log[refresh[0] + 1].status == 200
     _settle(a, b)
-    assert sorted(ids) == a.live_ids() == b.live_ids()
+    assert sorted(ids) == sorted(a.live_ids()) == sorted(b.live_ids())
+
+
+def test_pull_never_overwrites_a_document_being_reindexed(pair: tuple[Device, Device]) -> None:
+    a, b = pair
+    doc_id = a.add(CATS, "busy.txt")
+    _settle(a, b)
+    a.edit(doc_id, "A's edit reaches the cloud first.")
+    a.wait_idle()
+    a.sync()
+    b.sv.ingest.worker.pause()
+    b.edit(doc_id, "B's edit is still being indexed while B syncs.")  # queued ingest job, no outbox row yet
+    report = b.sync()
+    assert report["pulled"] == 0 and report["skipped"] >= 1  # A's version is held back, not applied
+    b.sv.ingest.worker.resume()
+    _settle(b, a)
+    texts = {t for d in a.snapshot().values() for _, t, *_ in d["chunks"]}
+    assert {"A's edit reaches the cloud first.", "B's edit is still being indexed while B syncs."} <= texts
+    assert _comparable_keys(a) == _comparable_keys(b)
+
+
+def _comparable_keys(dev: Device) -> dict[str, tuple[str, list[Any]]]:
+    return {i: (d["filename"], d["chunks"]) for i, d in dev.snapshot().items()}
+
+
+def test_another_user_sees_and_touches_nothing(
+    pair: tuple[Device, Device], gateway: Gateway, device_factory: Callable[..., Device]
+) -> None:
+    import pytest
+
+    from sync.errors import SupabaseError
+    from sync.versions import Version
+
+    a, _ = pair
+    doc_id = a.add(CATS, "private.txt")
+    a.wait_idle()
+    a.sync()
+    key = a.sv.sync.local.share_target(doc_id)[1]
+    assert key is not None
+    mallory = device_factory("mallory")
+    gateway.create_user("mallory@example.com", "pw-pw-pw-pw")
+    mallory.sign_in(gateway, "mallory@example.com", "pw-pw-pw-pw")
+    assert mallory.sync()["pulled"] == 0 and mallory.live_ids() == []
+    remote = mallory.sv.sync.remote
+    assert remote is not None
+    for attempt in (lambda: remote.sign(key, 60), lambda: remote.download(key)):
+        with pytest.raises(SupabaseError) as err:
+            attempt()
+        assert err.value.kind in ("not_found", "permanent")
+    v = Version(2**60, "mallory")
+    [result] = remote.push([{"change_id": "9b2f7c44-6a51-4d0e-8c1e-2f5a7e9d3b10", "kind": "document",
+                             "base_hlc": None, "base_device": None,
+                             "document": {"id": doc_id, "hlc": v.hlc, "origin_device": v.device,
+                                          "filename": "owned.txt", "deleted": False, "storage_key": None}}])  # fmt: skip
+    assert result["status"] == "rejected"  # the id is taken, by a row mallory cannot see
+    a.sync()
+    assert a.snapshot()[doc_id]["filename"] == "private.txt"
+
+
+def test_chunks_of_another_model_are_embedded_locally(pair: tuple[Device, Device]) -> None:
+    import hashlib
+    import uuid
+
+    from sync.versions import Version, chunk_uuid
+
+    a, b = pair
+    remote = a.sv.sync.remote
+    assert remote is not None
+    doc_id, v = str(uuid.uuid4()), Version(1 << 50, "a-device-with-another-model")
+    texts = ["Penguins cannot fly but swim very well.", "Owls hunt at night and turn their heads far around."]
+    rng = np.random.default_rng(3)
+    vecs = rng.standard_normal((2, 384)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    chunks = [{"id": chunk_uuid(doc_id, v, i), "ordinal": i, "text": t, "char_start": 0, "char_end": len(t),
+               "page": None, "heading_path": [], "model_id": "some-other-model", "embedding": vecs[i].tolist()}
+              for i, t in enumerate(texts)]  # fmt: skip
+    results = remote.push([
+        {"change_id": str(uuid.uuid4()), "kind": "chunks", "document_id": doc_id, "doc_hlc": v.hlc,
+         "doc_device": v.device, "chunks": chunks},
+        {"change_id": str(uuid.uuid4()), "kind": "document", "base_hlc": None, "base_device": None,
+         "document": {"id": doc_id, "hlc": v.hlc, "origin_device": v.device, "filename": "birds.txt",
+                      "sha256": hashlib.sha256(b"birds").hexdigest(), "deleted": False}},
+    ])  # fmt: skip
+    assert [r["status"] for r in results] == ["accepted", "accepted"]
+    assert b.sync()["pulled"] == 1
+    with b.sv.store.read() as c:
+        status = c.execute("SELECT status FROM documents WHERE id = ?", (doc_id,)).fetchone()[0]
+    assert status in ("chunked", "embedded")  # stored at once, searchable by keyword
+    b.wait_idle()  # the embed_missing job
+    snap = b.snapshot()[doc_id]
+    assert snap["status"] == "embedded"
+    local = b.sv.embedding.embedder.embed(texts)
+    for got, want, theirs in zip(snap["vectors"], local, vecs, strict=True):
+        assert np.allclose(got, want, atol=1e-5) and not np.allclose(got, theirs, atol=1e-2)

@@ -49,6 +49,7 @@ test('SIGKILL of the Node parent (the Electron stand-in) makes the sidecar exit 
   const killed = Date.now();
   parent.kill('SIGKILL');
   const waited = await waitUntil(() => family.every((p) => !isProcessAlive(p)), 10_000, 'the orphaned sidecar to exit');
+  t.diagnostic(`sidecar family gone ${waited} ms after the parent was killed`);
   assert.ok(
     waited < EXIT_WITHIN_MS,
     `the sidecar took ${waited} ms to exit after its parent was killed (${Date.now() - killed} ms incl. polling)`,
