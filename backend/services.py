@@ -74,7 +74,7 @@ class Services:
         )  # fmt: skip
         self._components: list[Component] = [self.store, self.embedding, self.models, self.ingest, self.watcher]
         self.search = SearchService(
-            self.store, self.embedding, search_config(settings), count_tokens=lambda text: count_tokens(chunker, text)
+            self.store, self.models, search_config(settings), count_tokens=lambda text: count_tokens(chunker, text)
         )
         self._components.append(self.search)
         self.sync = build_sync_service(
@@ -86,7 +86,8 @@ class Services:
     def _embedding_service(self, model_id: str) -> EmbeddingService:
         name = "embedding" if model_id == self.settings.model_id else f"embedding:{model_id}"
         threads = self.settings.embed_threads or None
-        return EmbeddingService(EmbedConfig(models_dir=self.models_dir, model_id=model_id, threads=threads), name=name)
+        config = EmbedConfig(models_dir=self.models_dir, model_id=model_id, threads=threads, stop_wait_s=0.3)
+        return EmbeddingService(config, name=name)
 
     def _notify_jobs(self) -> None:
         self.ingest.worker.notify()

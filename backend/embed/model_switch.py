@@ -160,6 +160,11 @@ class ModelSwitch:
         ``EmbedderMismatch``): the one to embed queries with for that index."""
         return self.registry.for_index(index.model_id, index.dim)
 
+    @property
+    def embedder(self) -> Embedder:
+        """:meth:`active_embedder` (an ``EmbedderSource`` for code that only needs the active one)."""
+        return self.registry.active()
+
     def active_embedder(self) -> Embedder:
         """The embedder of the model queries use now (raises ``Unavailable`` while loading)."""
         return self.registry.active()

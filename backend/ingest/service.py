@@ -7,7 +7,6 @@ an acknowledged upload or path is never lost; the work itself happens on the wor
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import stat
@@ -15,25 +14,30 @@ from pathlib import Path
 from typing import Any
 
 import apsw
-import numpy as np
 
 from backend.components import ComponentState, StatusCell
 from backend.errors import Conflict, NotFound, TooManyRequests, Unavailable, ValidationFailed
 from backend.events import EventBus
+from backend.ingest.backfill import EmbedMissing
 from backend.ingest.blobs import BlobStore
 from backend.ingest.chunker import Chunker
-from backend.ingest.index_tx import delete_document, ensure_embed_missing_job, restore_after_cancel, set_scope
+from backend.ingest.index_tx import (
+    delete_document,
+    ensure_embed_missing_job,
+    queue_ingest,
+    restore_after_cancel,
+    set_scope,
+)
 from backend.ingest.names import safe_filename
-from backend.ingest.pipeline import LOADING_STATES, EmbedderSource, Extractor, IngestPipeline, JobContext, WaitForModel
+from backend.ingest.pipeline import LOADING_STATES, EmbedderSource, Extractor, IngestPipeline
 from backend.ingest.worker import Handler, JobWorker
 from backend.osdeps.paths import is_system_path
-from backend.store import Store, embedding_gaps, jobs
+from backend.store import Store, jobs
 from backend.store import documents as doc_repo
 from backend.store.documents import Document
 
 log = logging.getLogger("docsidecar.ingest")
 
-EMBED_BATCH = 256
 MAX_SCOPE_LEN = 200
 MAX_TAGS = 64
 MAX_TAG_LEN = 100
@@ -88,7 +92,10 @@ class IngestService:
         self.max_file_bytes = max_file_bytes
         self.max_queued = max_queued
         self.pipeline = IngestPipeline(store, blobs, extractor, chunker, embedding, events)
-        handlers: dict[str, Handler] = {"ingest": self.pipeline.run, "embed_missing": self._embed_missing}
+        handlers: dict[str, Handler] = {
+            "ingest": self.pipeline.run,
+            "embed_missing": EmbedMissing(store, embedding, events).run,
+        }
         self.worker = JobWorker(
             store,
             events,
@@ -298,7 +305,7 @@ class IngestService:
             if doc_repo.get(conn, doc_id) is None:
                 raise NotFound(f"no document {doc_id}", detail={"document_id": doc_id})
             conn.execute("UPDATE documents SET indexed_sha256 = NULL WHERE id = ?", (doc_id,))
-            return jobs.active_for_document(conn, doc_id, "ingest") or jobs.enqueue(conn, "ingest", document_id=doc_id)
+            return queue_ingest(conn, doc_id)
 
         job = self.store.write(write)
         self.worker.notify()
@@ -337,43 +344,6 @@ class IngestService:
             "limit": self.max_queued,
             "stats": dict(self.pipeline.stats),
         }
-
-    # -- the embed_missing job ----------------------------------------------------------------
-    def _embed_missing(self, ctx: JobContext) -> None:
-        """Give every chunk a vector of the active model (after the model became available)."""
-        try:
-            embedder = self.embedding.embedder
-        except Unavailable as exc:
-            loading = self.embedding.state in {"idle", "starting"}
-            raise WaitForModel(
-                f"waiting for the embedding model: {exc.message}",
-                retry_after=5.0 if loading else 60.0,
-            ) from exc
-        model_id = embedder.model_id
-        done = 0
-        while True:
-            ctx.check()
-            with self.store.read() as conn:
-                rows = embedding_gaps.chunks_without_vectors(conn, model_id, EMBED_BATCH)
-                total = done + embedding_gaps.count_chunks_without_vectors(conn, model_id)
-            if not rows:
-                break
-            vectors = embedder.embed([text for _, text in rows])
-            pairs = [(cid, np.asarray(vec, dtype=np.float32)) for (cid, _), vec in zip(rows, vectors, strict=True)]
-            self.store.write(functools.partial(embedding_gaps.put_if_chunks_exist, model_id=model_id, rows=pairs))
-            done += len(rows)
-            ctx.progress("embedding", done, total, 0)
-        self.store.write(lambda c: _mark_embedded(c, model_id))
-        self.events.publish("index.vectors_complete", {"model_id": model_id, "embedded": done})
-
-
-def _mark_embedded(conn: apsw.Connection, model_id: str) -> None:
-    conn.execute(
-        "UPDATE documents SET status = 'embedded', status_reason = NULL WHERE status = 'chunked' "
-        "AND chunk_count > 0 AND NOT EXISTS (SELECT 1 FROM chunks c LEFT JOIN embeddings e "
-        "ON e.chunk_id = c.id AND e.model_id = ? WHERE c.document_id = documents.id AND e.chunk_id IS NULL)",
-        (model_id,),
-    )
 
 
 __all__ = ["IngestService", "check_scope", "check_tags", "ensure_embed_missing_job"]

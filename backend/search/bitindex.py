@@ -229,11 +229,20 @@ class BitMirror:
             return int(self._live[: self._nblocks * self._slots].sum()) if self._slots else 0
 
     def candidates(
-        self, query_bits: npt.NDArray[np.uint8], n: int, allowed_docs: npt.NDArray[np.bool_] | None = None
+        self,
+        query_bits: npt.NDArray[np.uint8],
+        n: int,
+        allowed_docs: npt.NDArray[np.bool_] | None = None,
+        *,
+        refine: tuple[npt.NDArray[np.float32], int] | None = None,
     ) -> tuple[Ids, int]:
         """Chunk ids of the ``n`` live rows nearest ``query_bits`` by Hamming distance, among
         rows whose document rowid is ``True`` in ``allowed_docs`` (if given), and the number of
-        rows that were eligible. All eligible rows come back when there are at most ``n``."""
+        rows that were eligible. All eligible rows come back when there are at most ``n``.
+
+        ``refine=(query, m)`` keeps only the ``m`` of those rows with the best *asymmetric*
+        score (the float query against each row's signs, ``q · (2b - 1)``), a far better
+        estimate of the cosine than the Hamming distance, so fewer rows need exact rescoring."""
         q = query_words(query_bits, self.words)
         with self._lock:
             total = self._nblocks * self._slots
@@ -247,16 +256,25 @@ class BitMirror:
             if eligible == 0 or n <= 0:
                 return np.zeros(0, dtype=np.int64), eligible
             if eligible <= n:
-                return self._ids[:total][ok].copy(), eligible
-            if eligible * 4 < total:
+                slots = np.flatnonzero(ok)
+            elif eligible * 4 < total:
                 idx = np.flatnonzero(ok)
                 dist = self._hamming(self._cols[:, idx], q)
-                top = np.argpartition(dist, n - 1)[:n]
-                return self._ids[idx[top]].copy(), eligible
-            dist = self._hamming(self._cols[:, :total], q)
-            dist[~ok] = _FAR
-            top = np.argpartition(dist, n - 1)[:n]
-            return self._ids[top].copy(), eligible
+                slots = idx[np.argpartition(dist, n - 1)[:n]]
+            else:
+                dist = self._hamming(self._cols[:, :total], q)
+                dist[~ok] = _FAR
+                slots = np.argpartition(dist, n - 1)[:n]
+            if refine is not None and refine[1] < slots.size:
+                slots = self._asymmetric_top(slots, refine[0], refine[1])
+            return self._ids[slots].copy(), eligible
+
+    def _asymmetric_top(self, slots: Ids, query: npt.NDArray[np.float32], m: int) -> Ids:
+        raw = np.ascontiguousarray(self._cols[:, slots].T).view(np.uint8)[:, : self.row_bytes]
+        bits = np.unpackbits(raw, axis=1)[:, : self.dim]
+        # q · (2b - 1) = 2 (q · b) - sum(q): the constant does not change the order
+        scores = bits.astype(np.float32) @ query
+        return slots[np.argpartition(-scores, m - 1)[:m]]
 
     @staticmethod
     def _hamming(cols: npt.NDArray[np.uint64], q: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint16]:

@@ -28,7 +28,8 @@ KeywordStrategy = Literal["or", "and_or"]
 @dataclass(frozen=True, slots=True)
 class KeywordConfig:
     text_weight: float = 1.0
-    heading_weight: float = 0.5
+    heading_weight: float = 1.0
+    """Chosen with the fusion settings on the judged PostgreSQL set (0.5-4 differ by < 0.01)."""
     strategy: KeywordStrategy = "or"
 
 

@@ -3,8 +3,10 @@
 1. **Coarse.** The query vector's sign bits are compared by Hamming distance with every
    stored binary vector the filter allows (:class:`~backend.search.bitindex.BitMirror`, an
    in-memory copy of the model's vec0 ``bit[dim]`` table); the nearest
-   ``max(k * oversample, min_candidates)`` become candidates. When the filter allows at most that
-   many chunks, all of them are candidates and the result is exact.
+   ``max(k * coarse_oversample, min_coarse)`` are kept, and of those the
+   ``max(k * oversample, min_candidates)`` with the best asymmetric score (float query against
+   the stored sign bits) become candidates. When the filter allows at most that many chunks,
+   all of them are candidates and the result is exact.
 2. **Filter.** Filters are resolved against ``documents`` (same read snapshot) into a boolean
    mask over document rowids *before* the scan, so a filter never starves the candidate set:
    k hits come back whenever k matching chunks with vectors exist.
@@ -42,9 +44,17 @@ FloatVec = npt.NDArray[np.float32]
 
 @dataclass(frozen=True, slots=True)
 class KnnConfig:
-    oversample: int = 40
-    """Candidates per requested hit for the float rescoring (chosen from measured recall)."""
-    min_candidates: int = 400
+    """Candidate counts per requested hit (chosen from the recall sweep in bench_search.py)."""
+
+    coarse_oversample: int = 100
+    """Hamming-nearest rows kept per requested hit..."""
+    min_coarse: int = 1000
+    """... and at least this many."""
+    oversample: int = 10
+    """Of those, rows rescored with the exact float vectors per requested hit (picked by the
+    asymmetric float-query x sign-bits score)..."""
+    min_candidates: int = 100
+    """... and at least this many."""
     max_candidates: int = 20_000
 
 
@@ -57,8 +67,12 @@ class KnnStats:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
-def n_candidates(k: int, config: KnnConfig) -> int:
-    return int(min(config.max_candidates, max(k * config.oversample, config.min_candidates)))
+def n_candidates(k: int, config: KnnConfig, depth: int = 0) -> tuple[int, int]:
+    """(coarse, exact) candidate counts for ``k`` wanted hits (``depth`` results needed in all,
+    e.g. for fusion)."""
+    exact = min(config.max_candidates, max(k * config.oversample, config.min_candidates, depth))
+    coarse = min(config.max_candidates, max(k * config.coarse_oversample, config.min_coarse, exact))
+    return int(coarse), int(exact)
 
 
 def allowed_documents(conn: apsw.Connection, filters: SearchFilters) -> npt.NDArray[np.bool_]:
@@ -159,14 +173,19 @@ class SemanticIndex:
         k: int,
         filters: SearchFilters,
         stats: KnnStats | None = None,
+        *,
+        precise: int | None = None,
     ) -> list[tuple[int, float]]:
         """The ``k`` chunks most similar to ``query`` (unit float32 of ``index.dim``) passing
-        ``filters``, as ``(chunk_id, cosine)``, best first. Runs inside ``conn``'s snapshot."""
+        ``filters``, as ``(chunk_id, cosine)``, best first. Runs inside ``conn``'s snapshot.
+
+        ``precise`` (default ``k``) is how many of the best hits the oversampling is sized for:
+        hybrid search asks for a deeper list to fuse but needs only its head to be exact."""
         stats = stats if stats is not None else KnnStats()
         if k <= 0:
             return []
         q = vector_repo.check_vector(query, index.dim)
-        want = n_candidates(k, self.config)
+        coarse, want = n_candidates(k if precise is None else min(precise, k), self.config, k)
         mirror = self.mirror(index)
         if mirror is not None:
             try:
@@ -175,9 +194,9 @@ class SemanticIndex:
                 self._give_up_mirror(index.table, exc)
                 mirror = None
         if mirror is None:
-            return self._vec0_search(conn, index, q, k, filters, want, stats)
+            return self._vec0_search(conn, index, q, k, filters, 4 * want, stats)
         allowed = None if filters.empty else allowed_documents(conn, filters)
-        cands, eligible = mirror.candidates(vector_repo.quantize(q), want, allowed)
+        cands, eligible = mirror.candidates(vector_repo.quantize(q), coarse, allowed, refine=(q, want))
         stats.candidates, stats.eligible = int(cands.size), eligible
         hits = rescore(conn, index.model_id, index.dim, q, cands, filters, k)
         if len(hits) < min(k, eligible) and cands.size < eligible:

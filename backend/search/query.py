@@ -19,6 +19,7 @@ common English stop words are dropped unless nothing else is left.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Literal
@@ -196,19 +197,13 @@ def is_token_char(ch: str) -> bool:
     return cat[0] in "LN" or cat == "Co"
 
 
+TOKEN_RE = re.compile(r"(?:[^\W_]|[\ue000-\uf8ff\U000f0000-\U000ffffd\U00100000-\U0010fffd])+")
+"""Runs of :func:`is_token_char` characters (``[^\\W_]`` is exactly the L* and N* categories)."""
+
+
 def tokens(text: str) -> list[str]:
     """Split ``text`` into lower-cased runs of token characters (unicode61's view, roughly)."""
-    out: list[str] = []
-    cur: list[str] = []
-    for ch in text:
-        if is_token_char(ch):
-            cur.append(ch)
-        elif cur:
-            out.append("".join(cur).lower())
-            cur = []
-    if cur:
-        out.append("".join(cur).lower())
-    return out
+    return [m.group().lower() for m in TOKEN_RE.finditer(text)]
 
 
 def _clean(text: str) -> str:

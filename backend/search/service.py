@@ -63,7 +63,7 @@ class SearchConfig:
     max_depth: int = 1000
     """Deepest result reachable through cursors (offset + k)."""
     max_query_chars: int = 10_000
-    fuse_depth: int = 40
+    fuse_depth: int = 50
     """Candidates taken from each retriever before fusion (at least offset + k + 1)."""
     snippet_chars: int = 240
     cache_size: int = 256
@@ -181,7 +181,10 @@ class SearchService:
     def _query_embedder(self, conn_index: VectorIndex | None) -> Embedder:
         if conn_index is None:
             raise VectorIndexMissing("no vector index exists yet")
-        embedder = self.embedding.embedder  # raises the model's Unavailable error
+        # During a model switch the configured model is not the active index's: ask the source
+        # for that index's embedder when it can tell (backend.embed.model_switch.ModelSwitch).
+        for_index = getattr(self.embedding, "for_index", None)
+        embedder = for_index(conn_index) if for_index is not None else self.embedding.embedder  # may raise Unavailable
         return ensure_compatible(embedder, model_id=conn_index.model_id, dim=conn_index.dim)
 
     def search(self, req: SearchRequest) -> dict[str, Any]:
@@ -227,7 +230,7 @@ class SearchService:
                     warnings.append("the query has no words to match by keyword")
             if qvec is not None and index is not None:
                 t = time.perf_counter()
-                sem = self.semantic.search(conn, index, qvec, depth, req.filters, stats)
+                sem = self.semantic.search(conn, index, qvec, depth, req.filters, stats, precise=need)
                 timings["semantic_ms"] = _ms(t)
             ranked = self._rank(conn, req, kw, sem)
             page = ranked[offset : offset + req.k]

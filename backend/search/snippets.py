@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from backend.search.query import ParsedQuery, Term, is_token_char
+from backend.search.query import TOKEN_RE, ParsedQuery, Term
 
 DEFAULT_SNIPPET_CHARS = 240
 LEAD_CHARS = 40
@@ -48,18 +48,7 @@ def fold(token: str) -> str:
 
 def token_spans(text: str) -> list[tuple[int, int, str]]:
     """(start, end, folded token) for each run of token characters in ``text``."""
-    out: list[tuple[int, int, str]] = []
-    start = -1
-    for i, ch in enumerate(text):
-        if is_token_char(ch):
-            if start < 0:
-                start = i
-        elif start >= 0:
-            out.append((start, i, fold(text[start:i])))
-            start = -1
-    if start >= 0:
-        out.append((start, len(text), fold(text[start:])))
-    return out
+    return [(m.start(), m.end(), fold(m.group())) for m in TOKEN_RE.finditer(text)]
 
 
 def _term_words(term: Term) -> tuple[str, ...]:

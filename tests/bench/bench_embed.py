@@ -85,6 +85,7 @@ def summarise(results: dict[str, dict[str, Any]], n: int, tokens: int) -> dict[s
         rows[name] = {
             "chunks_per_s": n / r["bulk_s"],
             "tokens_per_s": tokens / r["bulk_s"],
+            "tokens_per_cpu_s": tokens / r["bulk_cpu_s"],
             "bulk_s": r["bulk_s"],
             "query_ms": r["query_ms"],
             "peak_rss_mb": r["peak_rss_mb"],
@@ -94,6 +95,7 @@ def summarise(results: dict[str, dict[str, Any]], n: int, tokens: int) -> dict[s
         for ref in ("st", "naive"):
             if ref in rows and ref != name:
                 row[f"speedup_vs_{ref}"] = row["tokens_per_s"] / rows[ref]["tokens_per_s"]
+                row[f"cpu_efficiency_vs_{ref}"] = row["tokens_per_cpu_s"] / rows[ref]["tokens_per_cpu_s"]
     agreement: dict[str, Any] = {}
     ours = results.get("ours", {}).get("vectors")
     if ours is not None and "st" in results:
@@ -117,15 +119,18 @@ def markdown(report: dict[str, Any]) -> str:
         f"(mean {c['mean_tokens']:.0f}, p10 {c['p10_tokens']:.0f}, max {c['max_tokens']}); "
         f"load average {m['load_avg_start'][0]:.2f} → {report['load_avg_end'][0]:.2f}",
         "",
-        "| engine | chunks/s | tokens/s | vs ST | vs naive | query median ms | query p95 ms | peak RSS MB | load s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| engine | chunks/s | tokens/s | vs ST | vs naive | tokens per CPU-s | vs ST (CPU) "
+        "| query median ms | query p95 ms | peak RSS MB | load s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in report["engines"].items():
         vs_st = f"{r['speedup_vs_st']:.2f}×" if "speedup_vs_st" in r else "—"
         vs_naive = f"{r['speedup_vs_naive']:.2f}×" if "speedup_vs_naive" in r else "—"
+        cpu_vs_st = f"{r['cpu_efficiency_vs_st']:.2f}×" if "cpu_efficiency_vs_st" in r else "—"
         lines.append(
             f"| {report['labels'][name]} | {r['chunks_per_s']:.1f} | {r['tokens_per_s']:.0f} | "
-            f"{vs_st} | {vs_naive} | {r['query_ms']['median']:.2f} | {r['query_ms']['p95']:.2f} | "
+            f"{vs_st} | {vs_naive} | {r['tokens_per_cpu_s']:.0f} | {cpu_vs_st} | "
+            f"{r['query_ms']['median']:.2f} | {r['query_ms']['p95']:.2f} | "
             f"{r['peak_rss_mb']:.0f} | {r['load_s']:.2f} |"
         )
     agree = report["agreement"]

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from backend.search.service import SearchRequest
 from backend.services import Services
 from backend.settings import Settings
 from backend.store import index_switch
@@ -116,6 +117,8 @@ class View:
     chunks: int
     top_hit_ok: bool
     building_rows: int | None
+    search_ok: bool = False
+    """The real SearchService (semantic mode) put the probe chunk first, with no warning."""
 
 
 @dataclass
@@ -142,7 +145,9 @@ class Reader:
             ).fetchall()
             other = [i for i in vector_repo.list_indexes(conn) if i.state == "building"]
             building = vector_repo.count_rows(conn, other[0].table) if other else None
-        return View(index.model_id, index.state, rows, len(chunks), hits == [(probe_id,)], building)
+        found = self.services.search.search(SearchRequest(query=probe_text, mode="semantic", k=3, use_cache=False))
+        search_ok = bool(found["hits"]) and found["hits"][0]["chunk_id"] == probe_id and not found["warnings"]
+        return View(index.model_id, index.state, rows, len(chunks), hits == [(probe_id,)], building, search_ok)
 
     def loop(self) -> None:
         try:
@@ -181,6 +186,7 @@ def test_switch_builds_in_the_shadow_and_flips_atomically(
         wait_until(lambda: services.models.active_id == B and services.models.building_id is None)
         wait_until(lambda: no_reembed_jobs(services))
         wait_until(lambda: A not in services.models._extra)  # cleaned up
+        wait_until(lambda: bool(reader.errors) or (bool(reader.views) and reader.views[-1].model_id == B))
         reader.stop.set()
         thread.join()
         assert not reader.errors, reader.errors
@@ -188,7 +194,7 @@ def test_switch_builds_in_the_shadow_and_flips_atomically(
         # Every read during the build was a complete answer from A, B filling up in the shadow.
         during = [v for v in at_batches if v.model_id == A]
         assert during, "the hook saw the build in progress"
-        assert all(v.state == "ready" and v.rows == n and v.top_hit_ok for v in during)
+        assert all(v.state == "ready" and v.rows == n and v.top_hit_ok and v.search_ok for v in during)
         partial = [v.building_rows for v in during]
         assert partial == sorted(partial) and partial[0] == 2 and 0 < partial[-1] <= n
         # The concurrent reader: always complete, A then B, never back.
@@ -196,11 +202,17 @@ def test_switch_builds_in_the_shadow_and_flips_atomically(
         assert models[0] == A and models[-1] == B
         first_b = models.index(B)
         assert set(models[:first_b]) == {A} and set(models[first_b:]) == {B}
-        assert all(v.rows == v.chunks == n and v.top_hit_ok for v in reader.views)
+        assert all(v.rows == v.chunks == n and v.top_hit_ok and v.search_ok for v in reader.views)
 
         # After: B is the only index; A's vectors, vec0 table and registry row are gone.
         after = reader.view()
-        assert (after.model_id, after.state, after.rows, after.top_hit_ok) == (B, "ready", n, True)
+        assert (after.model_id, after.state, after.rows, after.top_hit_ok, after.search_ok) == (
+            B,
+            "ready",
+            n,
+            True,
+            True,
+        )
         with services.store.read() as conn:
             assert [(i.model_id, i.state) for i in vector_repo.list_indexes(conn)] == [(B, "ready")]
             per_model = dict(conn.execute("SELECT model_id, count(*) FROM embeddings GROUP BY model_id").fetchall())

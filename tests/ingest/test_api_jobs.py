@@ -68,7 +68,7 @@ async def test_cancel_a_queued_job(tmp_path: Path) -> None:
 
 
 async def test_cancel_a_running_job_commits_nothing(tmp_path: Path) -> None:
-    big = "\n\n".join(f"Section {i}. " + "The quick brown fox jumps over the lazy dog again. " * 30 for i in range(80))
+    big = "\n\n".join(f"Section {i}. " + "The quick brown fox jumps over the lazy dog again. " * 30 for i in range(30))
     async with running_app(make_settings(tmp_path / "data")) as (client, services):
         r = (await upload(client, "big.txt", big.encode())).json()
 

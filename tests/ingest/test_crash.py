@@ -24,7 +24,7 @@ from tests.ingest.fixtures import tokenizer_path
 
 pytestmark = pytest.mark.slow
 
-ROUNDS = 12
+ROUNDS = 10
 ENV = {"DOCSIDECAR_EMBED_THREADS": "1", "DOCSIDECAR_WATCH_QUIET_S": "0.1", "DOCSIDECAR_LOG_LEVEL": "WARNING"}
 TOPICS = ["tables", "indexes", "vacuum", "backups", "replicas", "locks", "queries", "triggers", "roles", "views"]
 

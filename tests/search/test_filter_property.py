@@ -117,7 +117,8 @@ def filters(draw: st.DrawFn, doc_ids: list[str]) -> SearchFilters:
 
 CONFIGS = {
     "default": KnnConfig(),
-    "tight": KnnConfig(oversample=1, min_candidates=1),  # candidates = k: the mask must do the work
+    # candidates = k: the filter mask must do the work
+    "tight": KnnConfig(coarse_oversample=1, min_coarse=1, oversample=1, min_candidates=1),
 }
 
 

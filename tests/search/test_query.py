@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backend.search.query import MAX_TERMS, fts5_expression, parse_query
+from backend.search.query import MAX_TERMS, fts5_expression, is_token_char, parse_query, tokens
 from backend.store.connection import load_sqlite_vec
 
 ROWS = {
@@ -144,3 +144,18 @@ def test_term_count_is_bounded() -> None:
 
 def test_duplicates_collapse() -> None:
     assert len(parse_query("wal WAL Wal").terms) == 1
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=200))
+def test_token_regex_matches_the_character_classes(text: str) -> None:
+    expected, cur = [], ""
+    for ch in text:
+        if is_token_char(ch):
+            cur += ch
+        elif cur:
+            expected.append(cur.lower())
+            cur = ""
+    if cur:
+        expected.append(cur.lower())
+    assert tokens(text) == expected
