@@ -13,6 +13,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 
 from backend import __version__
 from backend.api import documents, folders, jobs, search, system
+from backend.api import sync as sync_api
 from backend.api.edge import Edge
 from backend.api.errors import EXCEPTION_HANDLERS
 from backend.security import allowed_hosts
@@ -51,6 +52,7 @@ def create_app(settings: Settings, services: Services, *, port: int, token: str)
             *jobs.ROUTES,
             *folders.ROUTES,
             *search.ROUTES,
+            *sync_api.ROUTES,
         ],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,

@@ -27,8 +27,8 @@ class Metrics:
         )
         self.http_latency = Histogram(
             "docsidecar_http_request_duration_seconds",
-            "Time from request start to the end of the response body, by route template.",
-            ("route", "method"),
+            "Time from request start to the end of the response body, by route template, method and status.",
+            ("route", "method", "status"),
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
@@ -47,7 +47,7 @@ class Metrics:
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         self.http_requests.labels(route, method, str(status)).inc()
-        self.http_latency.labels(route, method).observe(seconds)
+        self.http_latency.labels(route, method, str(status)).observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

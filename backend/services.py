@@ -13,9 +13,13 @@ import os
 import time
 from typing import Any
 
+import httpx
+
 from backend import __version__
 from backend.components import Component, ComponentState
 from backend.embed.manifest import find_manifest
+from backend.embed.model_switch import ModelSwitch
+from backend.embed.reindex_job import ReindexJob
 from backend.embed.service import EmbedConfig, EmbeddingService
 from backend.embed.tokenizer import load_tokenizer
 from backend.events import EventBus
@@ -29,15 +33,16 @@ from backend.metrics import Metrics
 from backend.resources import default_models_dir
 from backend.search.service import SearchConfig, SearchService
 from backend.settings import Settings
-from backend.store import Store
+from backend.store import Store, index_switch
 from backend.store.counts import table_counts
 from backend.watch.service import WatchService
+from sync.wiring import build_sync_service
 
 log = logging.getLogger(__name__)
 
 
 class Services:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, sync_transport: httpx.BaseTransport | None = None) -> None:
         self.settings = settings
         self.started_at = time.time()
         self.events = EventBus()
@@ -45,9 +50,11 @@ class Services:
         self.metrics.info.labels(__version__).set(1)
         self.store = Store(settings.data_dir)
         self.models_dir = settings.models_dir or default_models_dir()
-        self.embedding = EmbeddingService(
-            EmbedConfig(models_dir=self.models_dir, model_id=settings.model_id, threads=settings.embed_threads or None)
-        )
+        self.embedding = self._embedding_service(settings.model_id)
+        # which model answers queries, and the background switch when settings.model_id changed
+        self.models = ModelSwitch(self.store, self.events, self.embedding, self._embedding_service,
+                                  notify_worker=self._notify_jobs)  # fmt: skip
+        self.reindex = ReindexJob(self.store, self.events, self.models, notify_worker=self._notify_jobs)
         limits = ExtractLimits(max_file_bytes=settings.max_upload_bytes, timeout_seconds=settings.extract_timeout_s)
         chunker = Chunker(
             self._span_tokenizer,
@@ -57,14 +64,33 @@ class Services:
             self.store, self.events, self.embedding, ExtractionWorker(limits), chunker,
             BlobStore(settings.data_dir / "blobs"), data_dir=settings.data_dir,
             max_file_bytes=settings.max_upload_bytes, max_queued=settings.max_queued_jobs,
+            retry_base_s=settings.ingest_retry_base_s,
+            job_handlers={index_switch.KIND: self.reindex.run},
         )  # fmt: skip
-        self.watcher = WatchService(self.store, self.ingest, self.events, data_dir=settings.data_dir)
-        self._components: list[Component] = [self.store, self.embedding, self.ingest, self.watcher]
+        self.watcher = WatchService(
+            self.store, self.ingest, self.events, data_dir=settings.data_dir, quiet_s=settings.watch_quiet_s,
+            rescan_interval_s=settings.watch_rescan_interval_s, polling_interval_s=settings.watch_poll_interval_s,
+            max_watch_dirs=settings.watch_max_dirs,
+        )  # fmt: skip
+        self._components: list[Component] = [self.store, self.embedding, self.models, self.ingest, self.watcher]
         self.search = SearchService(
-            self.store, self.embedding, search_config(settings), count_tokens=lambda text: count_tokens(chunker, text)
+            self.store, self.models, search_config(settings), count_tokens=lambda text: count_tokens(chunker, text)
         )
         self._components.append(self.search)
+        self.sync = build_sync_service(
+            settings, self.store, self.events, self.ingest, chunker, transport=sync_transport
+        )  # sync_transport: tests only
+        self._components.append(self.sync)
         self._started: list[Component] = []
+
+    def _embedding_service(self, model_id: str) -> EmbeddingService:
+        name = "embedding" if model_id == self.settings.model_id else f"embedding:{model_id}"
+        threads = self.settings.embed_threads or None
+        config = EmbedConfig(models_dir=self.models_dir, model_id=model_id, threads=threads, stop_wait_s=0.3)
+        return EmbeddingService(config, name=name)
+
+    def _notify_jobs(self) -> None:
+        self.ingest.worker.notify()
 
     def _span_tokenizer(self) -> HFSpanTokenizer:
         manifest = find_manifest(self.models_dir, self.settings.model_id)

@@ -81,6 +81,13 @@ def _non_negative_float(raw: str) -> float:
     return value
 
 
+def _download_mode(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in {"eager", "on_demand"}:
+        raise ValueError(f"expected eager or on_demand, got {raw!r}")
+    return value
+
+
 def _setting(default: Any, doc: str, parse: Parser, *, secret: bool = False, cli: bool = True) -> Any:
     return field(
         default=default,
@@ -167,6 +174,34 @@ class Settings:
         "Backpressure: when this many jobs are queued, new uploads get 429 with Retry-After.",
         _positive_int,
     )
+    ingest_retry_base_s: float = _setting(
+        2.0,
+        "Backoff of a job after a transient failure (file locked, I/O error): this many seconds, "
+        "doubled at each attempt (capped at 300 s); a job gives up after 5 attempts.",
+        _positive_float,
+    )
+    watch_quiet_s: float = _setting(
+        1.0,
+        "A watched folder's events are handled once it has been quiet this long (editors save in bursts).",
+        _positive_float,
+    )
+    watch_rescan_interval_s: float = _setting(
+        1800.0,
+        "Full rescan of every natively watched folder, catching events the OS dropped.",
+        _positive_float,
+    )
+    watch_poll_interval_s: float = _setting(
+        300.0,
+        "Full rescan interval of folders that cannot be watched natively (over the watch budget).",
+        _positive_float,
+    )
+    watch_max_dirs: int = _setting(
+        0,
+        "Watch budget: directories the sidecar watches natively (Linux: one inotify watch each); "
+        "folders beyond it are scanned every watch_poll_interval_s. 0 = half of "
+        "fs.inotify.max_user_watches on Linux, unlimited elsewhere.",
+        _non_negative_int,
+    )
     search_cache_ttl_s: float = _setting(
         30.0,
         "Seconds a search result stays cached (any change to the index drops the cache at once); 0 disables it.",
@@ -175,6 +210,40 @@ class Settings:
     shutdown_grace_s: float = _setting(
         1.0,
         "Seconds open connections (e.g. event streams) get to finish at shutdown.",
+        _positive_float,
+    )
+    # -- cloud sync (sync/; inactive until a session is configured) -------------------------
+    sync_auto: bool = _setting(
+        True,
+        "Sync in the background (local changes, a timer, network changes); false: only when POST /v1/sync/run asks.",
+        _bool,
+    )
+    sync_interval_s: float = _setting(
+        60.0,
+        "Seconds between background pulls from Supabase while signed in (local changes push sooner).",
+        _positive_float,
+    )
+    sync_download: str = _setting(
+        "eager",
+        "Original files of documents synced from other devices: 'eager' downloads them with the sync, "
+        "'on_demand' when their content is first requested.",
+        _download_mode,
+    )
+    sync_retry_attempts: int = _setting(
+        6, "Attempts per Supabase request for transient failures (network, 408/429/5xx).", _positive_int
+    )
+    sync_backoff_initial_s: float = _setting(
+        0.5, "First retry delay for Supabase requests; doubles per attempt, with jitter.", _positive_float
+    )
+    sync_backoff_max_s: float = _setting(
+        30.0, "Longest retry delay; also the least pause after a failed sync run.", _positive_float
+    )
+    sync_connectivity_poll_s: float = _setting(
+        5.0, "How often the network interfaces are checked; a change triggers a sync at once.", _positive_float
+    )
+    sync_share_cache_s: float = _setting(
+        300.0,
+        "Signed share URLs are reused for at most this long (and at most half their lifetime).",
         _positive_float,
     )
 

@@ -8,12 +8,21 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from litestar.testing import AsyncTestClient
 
 from backend.app import create_app
 from backend.services import Services
 from backend.settings import Settings
 from tests.helpers.process import SidecarProcess, start_sidecar
+
+# Property tests must not depend on timing: the suite runs in two workers on a shared machine,
+# so no per-example deadline and no "generation too slow" health check (seen failing under -n 2).
+hypothesis_settings.register_profile(
+    "docsidecar", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+hypothesis_settings.load_profile("docsidecar")
 
 TEST_PORT = 48213
 TEST_TOKEN = "test-token-0123456789abcdefghijklmnopqrstuvwxyz"

@@ -12,7 +12,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import File
 
 from backend.api.uploads import parse_upload
-from backend.errors import BadRequest, NotFound, PayloadTooLarge, ValidationFailed
+from backend.errors import BadRequest, NotFound, PayloadTooLarge, SidecarError, ValidationFailed
 from backend.ingest.service import check_scope, check_tags
 from backend.services import Services
 from backend.store import chunks as chunk_repo
@@ -43,7 +43,11 @@ def _decode(raw: bytes, type_: type[Any]) -> Any:
     tags=["documents"],
     request_max_body_size=None,
 )
-async def add_document(request: Request[Any, Any, Any], services: NamedDependency[Services]) -> dict[str, Any]:
+async def add_document(
+    request: Request[Any, Any, Any], services: NamedDependency[Services]
+) -> Response[dict[str, Any]]:
+    """202 with the document and its ingest job; 200 with ``"duplicate": true`` when the same
+    bytes were already uploaded into the same scope (a retried upload), nothing added."""
     settings = services.settings
     ctype = request.headers.get("content-type", "")
     length = request.headers.get("content-length")
@@ -57,18 +61,25 @@ async def add_document(request: Request[Any, Any, Any], services: NamedDependenc
                 raise PayloadTooLarge(f"request body over {settings.max_body_bytes} bytes")
         req = _decode(bytes(body), PathRequest)
         doc, job = await _in_thread(services.ingest.add_path, req.path, check_scope(req.scope), check_tags(req.tags))
-        return {"document": doc.to_dict(), "job_id": job.id}
+        return Response({"document": doc.to_dict(), "job_id": job.id}, status_code=202)
     if length is not None and length.isdigit() and int(length) > settings.max_upload_bytes + 1024 * 1024:
         raise PayloadTooLarge(
             f"upload over the limit of {settings.max_upload_bytes} bytes",
             detail={"limit": settings.max_upload_bytes},
         )
     upload = await parse_upload(request.stream(), ctype, services.ingest.blobs, settings.max_upload_bytes)
-    scope_field = upload.fields.get("scope")
-    scope = check_scope(scope_field[0] if scope_field else None)
-    tags = check_tags([t for raw in upload.fields.get("tags", []) for t in raw.split(",") if t.strip()])
-    doc, job = await _in_thread(services.ingest.add_upload, upload.blob_key, upload.size, upload.filename, scope, tags)
-    return {"document": doc.to_dict(), "job_id": job.id}
+    try:
+        scope_field = upload.fields.get("scope")
+        scope = check_scope(scope_field[0] if scope_field else None)
+        tags = check_tags([t for raw in upload.fields.get("tags", []) for t in raw.split(",") if t.strip()])
+        doc, job, duplicate = await _in_thread(
+            services.ingest.add_upload_once, upload.blob_key, upload.size, upload.filename, scope, tags
+        )
+    except SidecarError:
+        await _in_thread(services.ingest.discard_upload, upload.blob_key)
+        raise
+    reply = {"document": doc.to_dict(), "job_id": job.id, "duplicate": duplicate}
+    return Response(reply, status_code=200 if duplicate else 202)
 
 
 async def _in_thread(fn: Any, *args: Any) -> Any:
@@ -127,6 +138,8 @@ def get_document(services: NamedDependency[Services], doc_id: FromPath[str]) -> 
 )
 def get_content(services: NamedDependency[Services], doc_id: FromPath[str]) -> File:
     doc = _get_doc(services, doc_id)
+    if not doc.path and not doc.blob_key and doc.source == "remote":
+        doc = services.sync.fetch_original(doc_id) or doc  # synced with sync_download=on_demand
     path = services.ingest.blobs.path_of(doc.blob_key) if doc.blob_key else Path(doc.path or "")
     if (not doc.path and not doc.blob_key) or not path.is_file():
         raise NotFound(
@@ -182,10 +195,6 @@ def delete_document(services: NamedDependency[Services], doc_id: FromPath[str]) 
 def reindex_document(services: NamedDependency[Services], doc_id: FromPath[str]) -> dict[str, Any]:
     job = services.ingest.reindex(doc_id)
     return {"document_id": doc_id, "job_id": job.id}
-
-
-def _response(status: int, body: dict[str, Any]) -> Response[dict[str, Any]]:
-    return Response(body, status_code=status)
 
 
 ROUTES = [

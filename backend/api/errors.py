@@ -9,7 +9,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
-from backend.errors import SidecarError
+from backend.errors import SidecarError, ValidationFailed
 from backend.logs import request_id_var
 
 log = logging.getLogger("docsidecar.errors")
@@ -44,7 +44,10 @@ def http_exception(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     assert isinstance(exc, HTTPException)
     status = exc.status_code
     if isinstance(exc, ValidationException):
-        code = "validation_failed" if status == 400 else _CODES.get(status, "bad_request")
+        # Litestar reports a body/parameter that parsed but has a wrong type or value as 400;
+        # backend.errors.ValidationFailed (raised by our own checks) is 422: use one status.
+        status = ValidationFailed.status if status == 400 else status
+        code = "validation_failed" if status == ValidationFailed.status else _CODES.get(status, "bad_request")
         message = "request validation failed" if not exc.detail or exc.detail == "Bad Request" else exc.detail
     else:
         code = _CODES.get(status, "internal_error" if status >= 500 else "bad_request")

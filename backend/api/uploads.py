@@ -22,7 +22,7 @@ from backend.errors import BadRequest, UnsupportedMediaType, ValidationFailed
 from backend.ingest.blobs import BlobStore
 
 MAX_FIELD_BYTES = 64 * 1024
-TEXT_FIELDS = frozenset({"scope", "tags", "title"})
+TEXT_FIELDS = frozenset({"scope", "tags"})
 
 
 @dataclass

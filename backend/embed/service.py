@@ -55,6 +55,11 @@ class EmbedConfig:
     """Max texts per model run."""
     query_cache_size: int = 256
     """Entries in the query-embedding LRU cache (0 disables it)."""
+    stop_wait_s: float | None = None
+    """How long ``stop()`` waits for a load still in progress (``None`` = until it ends). The
+    onnxruntime session creation cannot be interrupted and takes 0.3-2 s on a busy laptop; the
+    sidecar process uses a short wait so a shutdown during start-up stays fast — the loader then
+    finishes on its own, discards the session and ends (the process exits without waiting)."""
 
 
 class EmbeddingService:
@@ -71,6 +76,7 @@ class EmbeddingService:
         self._manifest: ModelManifest | None = None
         self._thread: threading.Thread | None = None
         self._done = threading.Event()
+        self._stopping = threading.Event()
         self._load_seconds: float | None = None
 
     @property
@@ -118,12 +124,16 @@ class EmbeddingService:
         return self.state == "ready"
 
     def stop(self, timeout: float | None = None) -> None:
-        """Join the loader thread and close the embedder; idempotent."""
+        """Join the loader thread and close the embedder; idempotent. A load in progress stops
+        before its next expensive step (hashing the model, creating the session)."""
+        self._stopping.set()
         thread = self._thread
         if thread is not None:
-            thread.join(timeout)
-            if thread.is_alive():
+            thread.join(timeout if timeout is not None else self.config.stop_wait_s)
+            if thread.is_alive() and timeout is not None:
                 raise RuntimeError(f"{thread.name} did not finish within {timeout} s")
+            if thread.is_alive():
+                log.info("shutdown: not waiting for the load of %s to end", self.config.model_id)
         with self._lock:
             if self._embedder is not None:
                 self._embedder.close()
@@ -158,7 +168,10 @@ class EmbeddingService:
                 token_budget=self.config.token_budget,
                 max_batch_size=self.config.max_batch_size,
                 query_cache_size=self.config.query_cache_size,
+                should_stop=self._stopping.is_set,
             )
+        except ModelNotReady:
+            log.info("loading %s stopped by shutdown", self.config.model_id)
         except SidecarError as exc:
             self._fail(exc)
         except Exception as exc:  # noqa: BLE001 - reported as state "failed", never silent
@@ -166,8 +179,12 @@ class EmbeddingService:
         else:
             with self._lock:
                 self._manifest, self._load_seconds = manifest, time.perf_counter() - t0
-                if self._state == "starting":
+                became_ready = self._state == "starting"
+                if became_ready:
                     self._embedder, self._state = embedder, "ready"
+            if not became_ready:  # stopped meanwhile: drop the session
+                embedder.close()
+                return
             self.status.set(ComponentState.READY, self._detail())
             log.info(
                 "embedding model %s ready in %.2f s (%d threads)",
@@ -179,8 +196,9 @@ class EmbeddingService:
     def _fail(self, exc: SidecarError) -> None:
         with self._lock:
             self._error = exc
-            if self._state == "starting":
-                self._state = "failed"
+            if self._state != "starting":
+                return  # stopped meanwhile
+            self._state = "failed"
         self.status.fail(exc)
         log.error("embedding model %s unavailable: %s", self.config.model_id, exc.message)
 

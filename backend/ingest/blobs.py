@@ -48,6 +48,13 @@ class BlobStore:
                 removed += 1
         return removed
 
+    def stored_keys(self) -> list[str]:
+        """Every stored blob's key."""
+        if not self.root.is_dir():
+            return []
+        shards = [d for d in self.root.iterdir() if d.is_dir() and len(d.name) == 2]
+        return sorted(p.name for d in shards for p in d.iterdir() if _KEY.match(p.name))
+
     def writer(self, max_bytes: int) -> BlobWriter:
         self.tmp.mkdir(parents=True, exist_ok=True)
         return BlobWriter(self, max_bytes)

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
+import os
+import stat
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,17 +36,25 @@ from backend.events import EventBus
 from backend.ingest.blobs import BlobStore
 from backend.ingest.chunker import Chunker
 from backend.ingest.extract import ExtractedDocument, SourceGone, SourceUnreadable
+from backend.ingest.index_tx import (
+    WAITING_FOR_MODEL,
+    ensure_embed_missing_job,
+    refresh_vector_meta,
+    remove_chunks,
+    replace_chunks,
+    restore_after_cancel,
+)
 from backend.store import Store, jobs
 from backend.store import chunks as chunk_repo
 from backend.store import documents as doc_repo
-from backend.store import vectors as vector_repo
 from backend.store.chunks import NewChunk
 from backend.store.documents import Document
 
 log = logging.getLogger("docsidecar.ingest")
 
 HASH_CHUNK = 1024 * 1024
-WAITING_FOR_MODEL = "indexed for keyword search; waiting for the embedding model"
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
+LOADING_STATES = frozenset({"idle", "starting"})
 
 
 class JobCancelled(Exception):
@@ -65,6 +75,10 @@ class WaitForModel(Unavailable):
     def __init__(self, message: str, *, retry_after: float = 5.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class NotARegularFile(OSError):
+    """The path is now a FIFO, device or socket: never opened for reading (it could block)."""
 
 
 class Extractor(Protocol):
@@ -97,13 +111,31 @@ class JobContext:
             raise JobCancelled
 
 
+def file_fingerprint(path: Path) -> tuple[str, int, int]:
+    """(sha256, size, mtime_ns) of a regular file, read in 1 MiB pieces.
+
+    Raises ``FileNotFoundError``/``IsADirectoryError`` when the file is gone,
+    :class:`NotARegularFile` for FIFOs and devices, other ``OSError`` for I/O problems."""
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(str(path))
+        if not stat.S_ISREG(st.st_mode):
+            raise NotARegularFile(f"{path} is not a regular file")
+        digest, size = hashlib.sha256(), 0
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            while data := fh.read(HASH_CHUNK):
+                digest.update(data)
+                size += len(data)
+        return digest.hexdigest(), size, st.st_mtime_ns
+    finally:
+        os.close(fd)
+
+
 def file_sha256(path: Path) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
-    with open(path, "rb") as fh:
-        while data := fh.read(HASH_CHUNK):
-            digest.update(data)
-            size += len(data)
-    return digest.hexdigest(), size
+    sha, size, _ = file_fingerprint(path)
+    return sha, size
 
 
 class IngestPipeline:
@@ -122,6 +154,8 @@ class IngestPipeline:
         self.chunker = chunker
         self.embedding = embedding
         self.events = events
+        self.stats: Counter[str] = Counter()
+        """Since start: documents indexed/unchanged, chunks embedded/reused (worker thread only)."""
 
     # -- entry point for "ingest" jobs ------------------------------------------------------
     def run(self, ctx: JobContext) -> None:
@@ -132,24 +166,40 @@ class IngestPipeline:
             doc = doc_repo.get(conn, doc_id)
         if doc is None:
             return  # deleted while queued
-        if self.embedding.state in {"idle", "starting"}:
-            raise WaitForModel("the embedding model is still loading")
+        if self.embedding.state in LOADING_STATES:
+            raise WaitForModel("the embedding model is still loading", retry_after=1.0)
+        try:
+            self._ingest(ctx, doc)
+        except JobCancelled:
+            self.store.write(lambda c: restore_after_cancel(c, doc.id, doc.status))
+            raise
+
+    def _ingest(self, ctx: JobContext, doc: Document) -> None:
         source = self._source_path(doc)
         try:
-            sha, size = file_sha256(source)
-            mtime_ns = source.stat().st_mtime_ns
-        except FileNotFoundError:
+            sha, size, mtime_ns = file_fingerprint(source)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             self._source_gone(doc)
             return
+        except NotARegularFile:
+            self._not_indexable(doc, ExtractedDocument(mime=doc.mime or "", status="unsupported",
+                                                       reason="not a regular file"))  # fmt: skip
+            return
         except OSError as exc:
-            raise Transient(f"cannot read {source}: {exc}") from exc
+            raise Transient(f"cannot read {source}: {exc.strerror or exc}") from exc
         ctx.progress("hashing", 0, 0, size)
-        if sha == doc.indexed_sha256 and doc.status in doc_repo.INDEXED_STATUSES:
-            self.store.write(lambda c: doc_repo.update(c, doc.id, sync=False, size=size, mtime_ns=mtime_ns))
-            log.info("unchanged content, nothing to do", extra={"document_id": doc.id})
+        if self._unchanged(doc, sha, size, mtime_ns):
             return
         ctx.check()
-        extracted = self._extract(doc, source)
+        try:
+            extracted = self._extract(doc, source)
+        except SourceGone:
+            self._source_gone(doc)
+            return
+        if extracted.sha256 and extracted.sha256 != sha:  # the file changed while we read it
+            sha = extracted.sha256
+            if self._unchanged(doc, sha, size, mtime_ns):
+                return
         self.store.write(lambda c: doc_repo.update(c, doc.id, sync=False, sha256=sha, size=size, mtime_ns=mtime_ns))
         if not extracted.ok:
             self._not_indexable(doc, extracted)
@@ -159,19 +209,39 @@ class IngestPipeline:
         ctx.check()
         new_chunks = self.chunker.chunk(extracted)
         if not new_chunks:
-            self._not_indexable(
-                doc,
-                ExtractedDocument(mime=extracted.mime, status="no_text", reason="no text to index"),
-            )
+            empty = ExtractedDocument(mime=extracted.mime, status="no_text", reason="no text to index")
+            self._not_indexable(doc, empty)
             return
-        self.store.write(lambda c: doc_repo.set_status(c, doc.id, "chunked", None, chunk_count=len(new_chunks)))
+        self.store.write(lambda c: doc_repo.set_status(c, doc.id, "chunked", None))
         ctx.progress("embedding", 0, len(new_chunks), size)
-        vectors, model_id = self._vectors_for(new_chunks, ctx, size)
+        vectors, model_id, embedded = self._vectors_for(new_chunks, ctx, size)
         ctx.check()
-        self.store.write(lambda c: self._commit(c, doc.id, new_chunks, vectors, model_id, sha))
+        warnings = "; ".join(extracted.warnings) or None
+        self.store.write(lambda c: self._commit(c, doc.id, new_chunks, vectors, model_id, sha, warnings))
         ctx.progress("done", len(new_chunks), len(new_chunks), size)
+        reused = len(new_chunks) - embedded
+        self.stats.update(documents_indexed=1, chunks_embedded=embedded, chunks_reused=reused)
         kind = "document.updated" if doc.indexed_sha256 else "document.added"
-        self.events.publish(kind, {"document_id": doc.id, "chunks": len(new_chunks), "scope": doc.scope})
+        self.events.publish(
+            kind,
+            {"document_id": doc.id, "scope": doc.scope, "chunks": len(new_chunks), "embedded": embedded,
+             "reused": reused, "status": "embedded" if model_id else "chunked"},
+        )  # fmt: skip
+
+    def _unchanged(self, doc: Document, sha: str, size: int, mtime_ns: int) -> bool:
+        """Same bytes as the indexed version: record the new size/mtime, skip the work."""
+        if sha != doc.indexed_sha256 or doc.status not in doc_repo.INDEXED_STATUSES:
+            return False
+
+        def write(conn: apsw.Connection) -> None:
+            doc_repo.update(conn, doc.id, sync=False, size=size, mtime_ns=mtime_ns)
+            if mtime_ns != doc.mtime_ns:
+                refresh_vector_meta(conn, doc.id)
+
+        self.store.write(write)
+        self.stats.update(documents_unchanged=1)
+        log.info("unchanged content, nothing to do", extra={"document_id": doc.id})
+        return True
 
     # -- stages -------------------------------------------------------------------------
     def _source_path(self, doc: Document) -> Path:
@@ -184,19 +254,18 @@ class IngestPipeline:
     def _extract(self, doc: Document, source: Path) -> ExtractedDocument:
         try:
             return self.extractor.extract(source, name=doc.filename)
-        except SourceGone:
-            raise
         except SourceUnreadable as exc:
             raise Transient(exc.message) from exc
 
     def _vectors_for(
         self, new_chunks: list[NewChunk], ctx: JobContext, size: int
-    ) -> tuple[dict[str, npt.NDArray[np.float32]], str | None]:
-        """Vectors by chunk hash: reused where stored, embedded where not. ({}, None) if no model."""
+    ) -> tuple[dict[str, npt.NDArray[np.float32]], str | None, int]:
+        """Vectors by chunk hash, reused where stored and embedded where not, plus how many
+        texts were embedded. ``({}, None, 0)`` when no model is available."""
         try:
             embedder = self.embedding.embedder
         except Unavailable:
-            return {}, None
+            return {}, None, 0
         model_id = embedder.model_id
         with self.store.read() as conn:
             known = chunk_repo.vectors_by_sha(conn, model_id, (c.sha256 for c in new_chunks))
@@ -215,10 +284,10 @@ class IngestPipeline:
             try:
                 embedded = embedder.embed(list(todo.values()), on_progress=on_progress)
             except Unavailable:
-                return {}, None
+                return {}, None, 0
             for sha, vec in zip(todo, embedded, strict=True):
                 vectors[sha] = vec
-        return vectors, model_id
+        return vectors, model_id, len(todo)
 
     def _commit(
         self,
@@ -228,12 +297,15 @@ class IngestPipeline:
         vectors: dict[str, npt.NDArray[np.float32]],
         model_id: str | None,
         sha: str,
+        warnings: str | None,
     ) -> None:
+        """The one transaction that makes the new version searchable. ``status_reason`` of an
+        indexed document carries the extraction warnings (e.g. invalid UTF-8 replaced)."""
         doc = doc_repo.get(conn, doc_id)
         if doc is None:
             return  # deleted while we worked
         replace_chunks(conn, doc, new_chunks, vectors, model_id)
-        status, reason = ("embedded", None) if model_id else ("chunked", WAITING_FOR_MODEL)
+        status, reason = ("embedded", warnings) if model_id else ("chunked", WAITING_FOR_MODEL)
         doc_repo.update(
             conn, doc_id, status=status, status_reason=reason, indexed_sha256=sha,
             chunk_count=len(new_chunks), version=doc.version + 1,
@@ -249,62 +321,26 @@ class IngestPipeline:
             if current.chunk_count:
                 remove_chunks(conn, doc.id)
             doc_repo.set_status(
-                conn, doc.id, extracted.status, extracted.reason, mime=extracted.mime,
+                conn, doc.id, extracted.status, extracted.reason, mime=extracted.mime or current.mime,
                 chunk_count=0, indexed_sha256=None,
             )  # fmt: skip
 
         self.store.write(write)
+        self.stats.update(**{f"documents_{extracted.status}": 1})
         self.events.publish(
             "document.failed" if extracted.status == "failed" else "document.skipped",
             {"document_id": doc.id, "status": extracted.status, "reason": extracted.reason},
         )
 
     def _source_gone(self, doc: Document) -> None:
-        """The file vanished before we read it: folder documents go, others record why."""
-        if doc.source == "folder":
-            self.store.write(lambda c: delete_document(c, doc.id))
-            self.events.publish("document.removed", {"document_id": doc.id, "reason": "file deleted"})
-            return
-        self.store.write(lambda c: doc_repo.set_status(c, doc.id, "failed", "file not found (moved or deleted?)"))
-        self.events.publish("document.failed", {"document_id": doc.id, "reason": "file not found"})
+        """The file vanished before we read it. A watched folder's document is left to the
+        watcher (the file may have been moved, which keeps the document); others record why."""
+        reason = "file not found (moved or deleted?)"
 
+        def write(conn: apsw.Connection) -> None:
+            current = doc_repo.get(conn, doc.id)
+            if current is not None and not (current.source == "folder" and current.chunk_count):
+                doc_repo.set_status(conn, doc.id, "failed", reason)
 
-# -- transaction helpers shared with the API, the watcher and the embed_missing job --------
-def replace_chunks(
-    conn: apsw.Connection,
-    doc: Document,
-    new_chunks: list[NewChunk],
-    vectors: dict[str, npt.NDArray[np.float32]],
-    model_id: str | None,
-) -> list[int]:
-    """Swap a document's chunks, FTS rows and vectors in the caller's transaction."""
-    remove_chunks(conn, doc.id)
-    ids = chunk_repo.insert_chunks(conn, doc.id, new_chunks)
-    if model_id is not None:
-        rows = [(cid, vectors[c.sha256]) for cid, c in zip(ids, new_chunks, strict=True) if c.sha256 in vectors]
-        vector_repo.put_vectors(conn, model_id, rows)
-    vector_repo.bump_generation(conn)
-    return ids
-
-
-def remove_chunks(conn: apsw.Connection, doc_id: str) -> None:
-    old = chunk_repo.chunk_ids_of(conn, doc_id)
-    if old:
-        vector_repo.delete_chunks(conn, old)
-        chunk_repo.delete_chunks_of(conn, doc_id)
-        vector_repo.bump_generation(conn)
-
-
-def delete_document(conn: apsw.Connection, doc_id: str) -> Document | None:
-    remove_chunks(conn, doc_id)
-    return doc_repo.delete(conn, doc_id)
-
-
-def ensure_embed_missing_job(conn: apsw.Connection) -> None:
-    row = conn.execute("SELECT 1 FROM jobs WHERE kind = 'embed_missing' AND state IN ('queued', 'running')").fetchone()
-    if row is None:
-        jobs.enqueue(conn, "embed_missing", priority=-1, max_attempts=1_000_000)
-
-
-def now() -> float:
-    return time.time()
+        self.store.write(write)
+        self.events.publish("document.failed", {"document_id": doc.id, "status": "failed", "reason": reason})

@@ -7,7 +7,6 @@ an acknowledged upload or path is never lost; the work itself happens on the wor
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import stat
@@ -15,31 +14,30 @@ from pathlib import Path
 from typing import Any
 
 import apsw
-import numpy as np
 
 from backend.components import ComponentState, StatusCell
 from backend.errors import Conflict, NotFound, TooManyRequests, Unavailable, ValidationFailed
 from backend.events import EventBus
+from backend.ingest.backfill import EmbedMissing
 from backend.ingest.blobs import BlobStore
 from backend.ingest.chunker import Chunker
-from backend.ingest.names import safe_filename
-from backend.ingest.pipeline import (
-    EmbedderSource,
-    Extractor,
-    IngestPipeline,
-    JobContext,
-    WaitForModel,
+from backend.ingest.index_tx import (
     delete_document,
     ensure_embed_missing_job,
+    queue_ingest,
+    restore_after_cancel,
+    set_scope,
 )
-from backend.ingest.worker import JobWorker
-from backend.store import Store, embedding_gaps, jobs
+from backend.ingest.names import safe_filename
+from backend.ingest.pipeline import LOADING_STATES, EmbedderSource, Extractor, IngestPipeline
+from backend.ingest.worker import Handler, JobWorker
+from backend.osdeps.paths import is_system_path
+from backend.store import Store, jobs
 from backend.store import documents as doc_repo
 from backend.store.documents import Document
 
 log = logging.getLogger("docsidecar.ingest")
 
-EMBED_BATCH = 256
 MAX_SCOPE_LEN = 200
 MAX_TAGS = 64
 MAX_TAG_LEN = 100
@@ -82,6 +80,8 @@ class IngestService:
         data_dir: Path,
         max_file_bytes: int,
         max_queued: int,
+        retry_base_s: float = jobs.DEFAULT_RETRY_BASE_S,
+        job_handlers: dict[str, Handler] | None = None,
     ) -> None:
         self.store = store
         self.events = events
@@ -92,15 +92,42 @@ class IngestService:
         self.max_file_bytes = max_file_bytes
         self.max_queued = max_queued
         self.pipeline = IngestPipeline(store, blobs, extractor, chunker, embedding, events)
-        self.worker = JobWorker(store, events, {"ingest": self.pipeline.run, "embed_missing": self._embed_missing})
+        handlers: dict[str, Handler] = {
+            "ingest": self.pipeline.run,
+            "embed_missing": EmbedMissing(store, embedding, events).run,
+        }
+        self.worker = JobWorker(
+            store,
+            events,
+            {**handlers, **(job_handlers or {})},  # + other packages' job kinds
+            gates={"ingest": self._model_settled, "embed_missing": self._model_ready},
+            retry_base_s=retry_base_s,
+        )
         self.status = StatusCell()
+
+    def _model_settled(self) -> bool:
+        """Ingest waits while the model loads (then runs with it, or keyword-only if it failed)."""
+        return self.embedding.state not in LOADING_STATES
+
+    def _model_ready(self) -> bool:
+        return self.embedding.state == "ready"
 
     def start(self) -> None:
         removed = self.blobs.clean_temp()
         if removed:
             log.info("removed %d partial upload(s) left by a crash", removed)
+        orphans = self.store.write(self._drop_orphan_blobs)
+        if orphans:
+            log.info("removed %d stored upload(s) no document refers to (crash before registration)", orphans)
         self.worker.start()
         self.status.set(ComponentState.READY, {"paused": self.worker.paused})
+
+    def _drop_orphan_blobs(self, conn: apsw.Connection) -> int:
+        used = {str(r[0]) for r in conn.execute("SELECT DISTINCT blob_key FROM documents WHERE blob_key IS NOT NULL")}
+        orphans = [k for k in self.blobs.stored_keys() if k not in used]
+        for key in orphans:
+            self.blobs.delete(key)
+        return len(orphans)
 
     def stop(self) -> None:
         self.worker.stop()
@@ -124,17 +151,48 @@ class IngestService:
         self, blob_key: str, size: int, filename: str, scope: str, tags: tuple[str, ...]
     ) -> tuple[Document, jobs.Job]:
         """Register an uploaded file (already in the blob store) and queue its ingest."""
+        doc, job, _ = self.add_upload_once(blob_key, size, filename, scope, tags)
+        return doc, job
+
+    def add_upload_once(
+        self, blob_key: str, size: int, filename: str, scope: str, tags: tuple[str, ...]
+    ) -> tuple[Document, jobs.Job, bool]:
+        """Like :meth:`add_upload`, but the same bytes uploaded again into the same scope return
+        the existing document (third value ``True``), so a client retrying an upload whose
+        answer it never got cannot create duplicates."""
+        if size == 0:
+            self._drop_blob_if_unused(blob_key)
+            raise ValidationFailed("the uploaded file is empty", detail={"field": "file", "filename": filename})
         self._check_backpressure()
         name = safe_filename(filename or "upload")
 
-        def write(conn: apsw.Connection) -> tuple[Document, jobs.Job]:
+        def write(conn: apsw.Connection) -> tuple[Document, jobs.Job, bool]:
+            if not self.blobs.exists(blob_key):
+                raise Unavailable("the stored upload was removed concurrently; upload the file again")
+            row = conn.execute(
+                "SELECT id FROM documents WHERE source = 'upload' AND blob_key = ? AND scope = ? "
+                "ORDER BY created_at LIMIT 1",
+                (blob_key, scope),
+            ).fetchone()
+            if row is not None:
+                existing = doc_repo.get(conn, str(row[0]))
+                assert existing is not None
+                job = jobs.latest_for_document(conn, existing.id, "ingest")
+                if job is None or job.state in {"failed", "cancelled"}:
+                    job = jobs.enqueue(conn, "ingest", document_id=existing.id)
+                return existing, job, True
             doc = doc_repo.insert(
                 conn, doc_id=doc_repo.new_id(), scope=scope, source="upload", filename=name,
                 size=size, sha256=blob_key, blob_key=blob_key, tags=tags,
             )  # fmt: skip
-            return doc, jobs.enqueue(conn, "ingest", document_id=doc.id)
+            return doc, jobs.enqueue(conn, "ingest", document_id=doc.id), False
 
-        return self._added(self.store.write(write))
+        doc, job, duplicate = self.store.write(write)
+        if duplicate:
+            self.worker.notify()
+            return doc, job, True
+        self._added((doc, job))
+        return doc, job, False
 
     def add_path(self, raw_path: str, scope: str, tags: tuple[str, ...]) -> tuple[Document, jobs.Job]:
         """Index a local file in place (referenced, not copied)."""
@@ -149,9 +207,12 @@ class IngestService:
                         "this file is already indexed through a watched folder",
                         detail={"document_id": existing.id},
                     )
-                doc_repo.update(conn, existing.id, scope=scope)
+                set_scope(conn, existing.id, scope)
                 doc_repo.set_tags(conn, existing.id, tags)
-                return existing, jobs.enqueue(conn, "ingest", document_id=existing.id)
+                job = jobs.active_for_document(conn, existing.id, "ingest", ("queued",))
+                current = doc_repo.get(conn, existing.id)
+                assert current is not None
+                return current, job or jobs.enqueue(conn, "ingest", document_id=existing.id)
             st = path.stat()
             doc = doc_repo.insert(
                 conn, doc_id=doc_repo.new_id(), scope=scope, source="path", filename=path.name,
@@ -191,6 +252,11 @@ class IngestService:
         data_dir = self.data_dir.resolve()
         if resolved == data_dir or data_dir in resolved.parents:
             raise ValidationFailed("files inside the sidecar's data dir cannot be indexed", detail={"path": raw_path})
+        if is_system_path(resolved):
+            raise ValidationFailed(
+                "files of the operating system's virtual file systems cannot be indexed",
+                detail={"path": raw_path, "resolved": str(resolved)},
+            )
         if st.st_size > self.max_file_bytes:
             raise ValidationFailed(
                 f"file is {st.st_size} bytes, over the limit of {self.max_file_bytes}",
@@ -202,7 +268,17 @@ class IngestService:
 
     # -- other operations --------------------------------------------------------------------
     def delete(self, doc_id: str) -> Document:
-        doc = self.store.write(lambda c: delete_document(c, doc_id))
+        def write(conn: apsw.Connection) -> Document | None:
+            current = doc_repo.get(conn, doc_id)
+            if current is not None and current.source == "folder" and current.folder_id is not None:
+                raise Conflict(
+                    "this document mirrors a file in a watched folder; delete the file or add an exclude "
+                    "glob to the folder instead",
+                    detail={"document_id": doc_id, "folder_id": current.folder_id, "path": current.path},
+                )
+            return delete_document(conn, doc_id)
+
+        doc = self.store.write(write)
         if doc is None:
             raise NotFound(f"no document {doc_id}", detail={"document_id": doc_id})
         if doc.blob_key:
@@ -210,25 +286,42 @@ class IngestService:
         self.events.publish("document.removed", {"document_id": doc_id, "reason": "deleted"})
         return doc
 
+    def discard_upload(self, key: str) -> None:
+        """Remove a stored upload that was refused (unless a document uses the same bytes)."""
+        self._drop_blob_if_unused(key)
+
     def _drop_blob_if_unused(self, key: str) -> None:
-        with self.store.read() as conn:
-            used = conn.execute("SELECT 1 FROM documents WHERE blob_key = ? LIMIT 1", (key,)).fetchone()
-        if used is None:
-            self.blobs.delete(key)
+        """Runs on the writer thread, so it is serialised with ``add_upload_once``'s check that
+        the blob exists: a concurrent upload of the same bytes either sees its blob or a 503."""
+
+        def write(conn: apsw.Connection) -> None:
+            if conn.execute("SELECT 1 FROM documents WHERE blob_key = ? LIMIT 1", (key,)).fetchone() is None:
+                self.blobs.delete(key)
+
+        self.store.write(write)
 
     def reindex(self, doc_id: str) -> jobs.Job:
         def write(conn: apsw.Connection) -> jobs.Job:
             if doc_repo.get(conn, doc_id) is None:
                 raise NotFound(f"no document {doc_id}", detail={"document_id": doc_id})
             conn.execute("UPDATE documents SET indexed_sha256 = NULL WHERE id = ?", (doc_id,))
-            return jobs.active_for_document(conn, doc_id, "ingest") or jobs.enqueue(conn, "ingest", document_id=doc_id)
+            return queue_ingest(conn, doc_id)
 
         job = self.store.write(write)
         self.worker.notify()
         return job
 
     def cancel_job(self, job_id: int) -> jobs.Job:
-        job = self.store.write(lambda c: jobs.cancel(c, job_id))
+        def write(conn: apsw.Connection) -> jobs.Job | None:
+            before = jobs.get(conn, job_id)
+            job = jobs.cancel(conn, job_id)
+            if before is not None and before.state == "queued" and job is not None and job.document_id:
+                current = doc_repo.get(conn, job.document_id)
+                if current is not None and job.kind == "ingest":
+                    restore_after_cancel(conn, current.id, current.status)
+            return job
+
+        job = self.store.write(write)
         if job is None:
             raise NotFound(f"no job {job_id}", detail={"job_id": job_id})
         if job.state == "running":
@@ -240,52 +333,17 @@ class IngestService:
         return job
 
     def queue_state(self) -> dict[str, Any]:
+        current = self.worker.current_job
         with self.store.read() as conn:
             counts = jobs.counts_by_state(conn)
-        current = self.worker.current_job
+            current = jobs.get(conn, current.id) if current else None  # with its stored progress
         return {
             "paused": self.worker.paused,
             "queued": counts.get("queued", 0),
             "running": current.to_dict() if current else None,
             "limit": self.max_queued,
+            "stats": dict(self.pipeline.stats),
         }
-
-    # -- the embed_missing job ----------------------------------------------------------------
-    def _embed_missing(self, ctx: JobContext) -> None:
-        """Give every chunk a vector of the active model (after the model became available)."""
-        try:
-            embedder = self.embedding.embedder
-        except Unavailable as exc:
-            loading = self.embedding.state in {"idle", "starting"}
-            raise WaitForModel(
-                f"waiting for the embedding model: {exc.message}",
-                retry_after=5.0 if loading else 60.0,
-            ) from exc
-        model_id = embedder.model_id
-        done = 0
-        while True:
-            ctx.check()
-            with self.store.read() as conn:
-                rows = embedding_gaps.chunks_without_vectors(conn, model_id, EMBED_BATCH)
-                total = done + embedding_gaps.count_chunks_without_vectors(conn, model_id)
-            if not rows:
-                break
-            vectors = embedder.embed([text for _, text in rows])
-            pairs = [(cid, np.asarray(vec, dtype=np.float32)) for (cid, _), vec in zip(rows, vectors, strict=True)]
-            self.store.write(functools.partial(embedding_gaps.put_if_chunks_exist, model_id=model_id, rows=pairs))
-            done += len(rows)
-            ctx.progress("embedding", done, total, 0)
-        self.store.write(lambda c: _mark_embedded(c, model_id))
-        self.events.publish("index.vectors_complete", {"model_id": model_id, "embedded": done})
-
-
-def _mark_embedded(conn: apsw.Connection, model_id: str) -> None:
-    conn.execute(
-        "UPDATE documents SET status = 'embedded', status_reason = NULL WHERE status = 'chunked' "
-        "AND chunk_count > 0 AND NOT EXISTS (SELECT 1 FROM chunks c LEFT JOIN embeddings e "
-        "ON e.chunk_id = c.id AND e.model_id = ? WHERE c.document_id = documents.id AND e.chunk_id IS NULL)",
-        (model_id,),
-    )
 
 
 __all__ = ["IngestService", "check_scope", "check_tags", "ensure_embed_missing_job"]

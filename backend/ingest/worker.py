@@ -5,6 +5,10 @@ state change is durable before the worker acts on it. Handlers get a :class:`Job
 (cancellation + progress); progress goes to the jobs table (throttled) and to the event bus
 with an ETA. ``pause()`` stops claiming new jobs (the running one finishes), persisted in
 ``kv`` so a paused ingest stays paused across restarts.
+
+``gates`` hold back job kinds whose prerequisite is not there yet (ingest waits while the
+embedding model loads): such jobs stay ``queued`` instead of being claimed and bounced, so a
+crash during model loading costs them no attempt.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import apsw
 
 from backend.components import ComponentState, StatusCell
 from backend.errors import SidecarError, Unavailable
@@ -25,8 +31,10 @@ from backend.store import documents as doc_repo
 log = logging.getLogger("docsidecar.jobs")
 
 Handler = Callable[[JobContext], None]
+Gate = Callable[[], bool]
 PAUSED_KEY = "ingest.paused"
 PROGRESS_EVERY_S = 0.25
+GATED_POLL_S = 0.2
 
 
 @dataclass
@@ -47,11 +55,15 @@ class JobWorker:
         events: EventBus,
         handlers: dict[str, Handler],
         *,
+        gates: dict[str, Gate] | None = None,
+        retry_base_s: float = jobs.DEFAULT_RETRY_BASE_S,
         thread_name: str = "job-worker",
     ) -> None:
         self.store = store
         self.events = events
         self.handlers = handlers
+        self.gates = gates or {}
+        self.retry_base_s = retry_base_s
         self.thread_name = thread_name
         self.status = StatusCell()
         self._wake = threading.Condition()
@@ -65,9 +77,9 @@ class JobWorker:
     def start(self) -> None:
         with self.store.read() as conn:
             self._paused = kv.get(conn, PAUSED_KEY) == "1"
-        recovered = self.store.write(jobs.recover_interrupted)
+        recovered = self.store.write(self._recover)
         if recovered:
-            log.warning("re-queued %d job(s) interrupted by a restart", recovered)
+            log.warning("recovered %d job(s) interrupted by a restart", recovered)
         self._thread = threading.Thread(target=self._main, name=self.thread_name)
         self._thread.start()
         self.status.set(ComponentState.READY, {"paused": self._paused})
@@ -121,17 +133,33 @@ class JobWorker:
         with self._wake:
             return self._running.job if self._running else None
 
+    def _recover(self, conn: apsw.Connection) -> int:
+        recovered = jobs.recover_interrupted(conn)
+        for job, state in recovered:
+            if state == "failed":
+                _mark_document_failed(conn, job, f"{jobs.INTERRUPTED} (gave up after {job.attempts + 1} attempts)")
+        return len(recovered)
+
     # -- the thread -----------------------------------------------------------------------
+    def _open_kinds(self) -> tuple[tuple[str, ...], bool]:
+        """Kinds that may be claimed now, and whether some are held back by their gate."""
+        kinds = []
+        for kind in self.handlers:
+            gate = self.gates.get(kind)
+            if gate is None or gate():
+                kinds.append(kind)
+        return tuple(kinds), len(kinds) < len(self.handlers)
+
     def _main(self) -> None:
-        kinds = tuple(self.handlers)
         while True:
             with self._wake:
                 if self._stopping:
                     return
                 paused = self._paused
+            kinds, gated = self._open_kinds()
             job = None if paused else self._claim(kinds)
             if job is None:
-                self._idle(kinds, paused)
+                self._idle(kinds, paused, gated)
                 continue
             self._execute(job)
 
@@ -142,8 +170,8 @@ class JobWorker:
             log.exception("cannot claim jobs")
             return None
 
-    def _idle(self, kinds: tuple[str, ...], paused: bool) -> None:
-        timeout = 1.0
+    def _idle(self, kinds: tuple[str, ...], paused: bool, gated: bool) -> None:
+        timeout = GATED_POLL_S if gated and not paused else 1.0
         if not paused:
             with self.store.read() as conn:
                 due = jobs.next_due_in(conn, kinds)
@@ -178,9 +206,14 @@ class JobWorker:
                 self._running = None
 
     def _retry(self, job: jobs.Job, error: str) -> None:
-        state = self.store.write(lambda c: jobs.retry_later(c, job, error))
+        def write(conn: apsw.Connection) -> str:
+            state = jobs.retry_later(conn, job, error, base=self.retry_base_s)
+            if state == "failed":  # the document says why, in the same transaction
+                _mark_document_failed(conn, job, error)
+            return state
+
+        state = self.store.write(write)
         if state == "failed":
-            self._record_document_failure(job, error)
             self.outcomes["failed"] += 1
             self.events.publish(
                 "job.failed",
@@ -194,16 +227,6 @@ class JobWorker:
         else:
             self.outcomes["retried"] += 1
             self.events.publish("job.retrying", {"job_id": job.id, "document_id": job.document_id, "error": error})
-
-    def _record_document_failure(self, job: jobs.Job, error: str) -> None:
-        if job.kind == "ingest" and job.document_id:
-            doc_id = job.document_id
-
-            def write(c):  # type: ignore[no-untyped-def]
-                if doc_repo.get(c, doc_id) is not None:
-                    doc_repo.set_status(c, doc_id, "failed", error)
-
-            self.store.write(write)
 
     def _finish(self, job: jobs.Job, state: str, error: str | None) -> None:
         self.store.write(lambda c: jobs.finish(c, job.id, state, error))
@@ -226,3 +249,9 @@ class JobWorker:
         if final or now - running.last_db >= 1.0:
             running.last_db = now
             self.store.submit(lambda c: jobs.progress(c, running.job.id, done, total))
+
+
+def _mark_document_failed(conn: apsw.Connection, job: jobs.Job, error: str) -> None:
+    """An ingest job gave up: its document says why (its old chunks, if any, stay searchable)."""
+    if job.kind == "ingest" and job.document_id and doc_repo.get(conn, job.document_id) is not None:
+        doc_repo.set_status(conn, job.document_id, "failed", error)

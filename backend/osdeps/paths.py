@@ -69,3 +69,16 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# Virtual file systems whose "files" are live process/kernel state (``/proc/self/environ``
+# holds the sidecar's token): never indexed, whatever their stat says. POSIX only; Windows
+# device paths (``\\.\``) are not regular files and are refused by the caller's stat check.
+_SYSTEM_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
+def is_system_path(resolved: Path) -> bool:
+    """Whether an already-resolved path lies in /proc, /sys or /dev."""
+    if os.name != "posix":
+        return False
+    return any(resolved == root or root in resolved.parents for root in _SYSTEM_ROOTS)

@@ -181,7 +181,10 @@ class SearchService:
     def _query_embedder(self, conn_index: VectorIndex | None) -> Embedder:
         if conn_index is None:
             raise VectorIndexMissing("no vector index exists yet")
-        embedder = self.embedding.embedder  # raises the model's Unavailable error
+        # During a model switch the configured model is not the active index's: ask the source
+        # for that index's embedder when it can tell (backend.embed.model_switch.ModelSwitch).
+        for_index = getattr(self.embedding, "for_index", None)
+        embedder = for_index(conn_index) if for_index is not None else self.embedding.embedder  # may raise Unavailable
         return ensure_compatible(embedder, model_id=conn_index.model_id, dim=conn_index.dim)
 
     def search(self, req: SearchRequest) -> dict[str, Any]:

@@ -67,9 +67,12 @@ def _job(row: tuple[Any, ...]) -> Job:
     return Job(*values)
 
 
-def backoff(attempts: int) -> float:
-    """Seconds to wait before attempt ``attempts + 1``: 2, 4, 8, … capped at MAX_BACKOFF_S."""
-    return float(min(MAX_BACKOFF_S, 2.0 ** max(1, attempts)))
+DEFAULT_RETRY_BASE_S = 2.0
+
+
+def backoff(attempts: int, base: float = DEFAULT_RETRY_BASE_S) -> float:
+    """Seconds to wait before attempt ``attempts + 1``: base, 2·base, 4·base, … capped at MAX_BACKOFF_S."""
+    return float(min(MAX_BACKOFF_S, base * 2.0 ** (max(1, attempts) - 1)))
 
 
 def enqueue(
@@ -92,10 +95,25 @@ def enqueue(
     return job
 
 
-def active_for_document(conn: apsw.Connection, document_id: str, kind: str) -> Job | None:
+def active_for_document(
+    conn: apsw.Connection, document_id: str, kind: str, states: tuple[str, ...] = ("queued", "running")
+) -> Job | None:
+    """The newest job of ``kind`` for the document in one of ``states``.
+
+    Callers that queue work because the *file* changed pass ``states=("queued",)``: a running
+    job may already have read the old bytes, so a new change needs a new job."""
+    marks = ",".join("?" * len(states))
     row = conn.execute(
-        f"SELECT {_COLUMNS} FROM jobs WHERE document_id = ? AND kind = ? AND state IN ('queued', 'running') "  # noqa: S608
+        f"SELECT {_COLUMNS} FROM jobs WHERE document_id = ? AND kind = ? AND state IN ({marks}) "  # noqa: S608
         "ORDER BY id DESC LIMIT 1",
+        (document_id, kind, *states),
+    ).fetchone()
+    return _job(row) if row else None
+
+
+def latest_for_document(conn: apsw.Connection, document_id: str, kind: str) -> Job | None:
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM jobs WHERE document_id = ? AND kind = ? ORDER BY id DESC LIMIT 1",  # noqa: S608
         (document_id, kind),
     ).fetchone()
     return _job(row) if row else None
@@ -108,6 +126,8 @@ def get(conn: apsw.Connection, job_id: int) -> Job | None:
 
 def claim_next(conn: apsw.Connection, kinds: tuple[str, ...], now: float | None = None) -> Job | None:
     """Mark the next due queued job of these kinds running and return it."""
+    if not kinds:
+        return None
     now = time.time() if now is None else now
     marks = ",".join("?" * len(kinds))
     row = conn.execute(
@@ -126,6 +146,8 @@ def claim_next(conn: apsw.Connection, kinds: tuple[str, ...], now: float | None 
 
 def next_due_in(conn: apsw.Connection, kinds: tuple[str, ...], now: float | None = None) -> float | None:
     """Seconds until the earliest queued job of these kinds is due (0 = now; None = no job)."""
+    if not kinds:
+        return None
     now = time.time() if now is None else now
     marks = ",".join("?" * len(kinds))
     row = conn.execute(
@@ -156,16 +178,23 @@ def finish(conn: apsw.Connection, job_id: int, state: str = "done", error: str |
 
 
 def retry_later(
-    conn: apsw.Connection, job: Job, error: str, *, count_attempt: bool = True, delay: float | None = None
+    conn: apsw.Connection,
+    job: Job,
+    error: str,
+    *,
+    count_attempt: bool = True,
+    delay: float | None = None,
+    base: float = DEFAULT_RETRY_BASE_S,
 ) -> str:
     """Re-queue after a transient failure (or fail once attempts are used up); returns the new state."""
     attempts = job.attempts + (1 if count_attempt else 0)
     now = time.time()
     if attempts >= job.max_attempts:
+        conn.execute("UPDATE jobs SET attempts = ? WHERE id = ?", (attempts, job.id))
         finish(conn, job.id, "failed", f"{error} (gave up after {attempts} attempts)")
         return "failed"
     if delay is None:
-        delay = backoff(attempts) if count_attempt else 5.0
+        delay = backoff(attempts, base) if count_attempt else 5.0
     conn.execute(
         "UPDATE jobs SET state = 'queued', attempts = ?, not_before = ?, error = ?, updated_at = ? WHERE id = ?",
         (attempts, now + delay, error, now, job.id),
@@ -182,13 +211,31 @@ def cancel(conn: apsw.Connection, job_id: int) -> Job | None:
     return get(conn, job_id)
 
 
-def recover_interrupted(conn: apsw.Connection) -> int:
-    """Re-queue jobs a crash left ``running`` (counting the attempt). Returns how many."""
+INTERRUPTED = "interrupted by a restart of the sidecar"
+
+
+def cancel_queued_for_document(conn: apsw.Connection, document_id: str, reason: str) -> int:
+    now = time.time()
+    conn.execute(
+        "UPDATE jobs SET state = 'cancelled', error = ?, finished_at = ?, updated_at = ? "
+        "WHERE document_id = ? AND state = 'queued'",
+        (reason, now, now, document_id),
+    )
+    return int(conn.changes())
+
+
+def recover_interrupted(conn: apsw.Connection) -> list[tuple[Job, str]]:
+    """Re-queue jobs a crash left ``running`` (counting the attempt).
+
+    Returns (job, new state) for each: ``queued`` (due at once) or ``failed`` once the job has
+    used up its attempts (a file that kills the process every time must not loop forever)."""
     stuck = [_job(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE state = 'running'")]  # noqa: S608
+    out = []
     for job in stuck:
-        retry_later(conn, job, "interrupted by a restart of the sidecar")
+        state = retry_later(conn, job, INTERRUPTED)
         conn.execute("UPDATE jobs SET not_before = 0 WHERE id = ? AND state = 'queued'", (job.id,))
-    return len(stuck)
+        out.append((job, state))
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,3 +97,31 @@ def walk(rules: Rules, start: Path | None = None) -> Iterator[tuple[str, FileInf
             info = stat_candidate(rules, path)
             if info is not None:
                 yield str(path), info
+
+
+def count_dirs(rules: Rules, stop_after: int | None = None) -> int:
+    """Directories a native recursive watch of ``rules.root`` would cost (the root included).
+
+    Counts every directory, hidden and skipped ones too, because the OS watcher does not know
+    our rules; symlinked directories are not followed (neither does the watcher). Stops early
+    once ``stop_after`` is exceeded.
+    """
+    if not rules.recursive:
+        return 1
+    count, stack = 0, [rules.root]
+    while stack:
+        directory = stack.pop()
+        count += 1
+        if stop_after is not None and count > stop_after:
+            return count
+        try:
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(Path(entry.path))
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    return count

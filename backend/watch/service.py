@@ -1,57 +1,66 @@
 """WatchService: watched folders kept in step with the index.
 
 Threads (all named, all joined in ``stop()``): watchdog's observer and emitter threads, whose
-callbacks only put events on a queue, and ``watch-dispatch``, which coalesces events per
-folder, reconciles dirty paths, runs the start-up / folder-added reconcile and the periodic
-rescan. When the OS refuses more watches (Linux ``fs.inotify.max_user_watches``), a folder
-falls back to periodic scanning and its status says so.
+callbacks only put events on a queue, and ``watch-dispatch``, which attaches folders, coalesces
+events per folder, reconciles dirty paths, runs the start-up / folder-added reconcile and the
+periodic rescan.
+
+Watch budget (see :mod:`backend.osdeps.watch_limits`): on Linux every directory costs one
+inotify watch. A folder is only watched natively when its directory count fits the budget
+(``watch_max_dirs``, default half the user's inotify limit); otherwise, or when the OS refuses
+a watch, the folder falls back to a full scan every ``poll_interval_s`` and its status says so.
+Every watched folder is also rescanned every ``rescan_interval_s``, which catches events the
+OS dropped (inotify queue overflow, directories created after the budget was used up).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import apsw
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+    FileAttribEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
 from backend.components import ComponentState, StatusCell
 from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.events import EventBus
-from backend.ingest.pipeline import delete_document, file_sha256
+from backend.ingest.index_tx import delete_document
 from backend.ingest.service import IngestService
-from backend.store import Store, jobs
-from backend.store import documents as doc_repo
+from backend.osdeps.watch_limits import default_watch_budget, needs_per_directory_watches
+from backend.store import Store
 from backend.store import folders as folder_repo
 from backend.store.folders import Folder
+from backend.watch.apply import batched, hash_or_none, write_plan
 from backend.watch.coalesce import Pending
-from backend.watch.reconcile import Indexed, Plan, match_moves, plan
-from backend.watch.scan import DEFAULT_INCLUDE, FileInfo, Rules, stat_candidate, walk
-
-T = TypeVar("T")
-
-
-def _for_each(items: Sequence[T], fn: Callable[[apsw.Connection, T], object]) -> Callable[[apsw.Connection], None]:
-    """A write function applying ``fn`` to every item in one transaction."""
-
-    def write(conn: apsw.Connection) -> None:
-        for item in items:
-            fn(conn, item)
-
-    return write
-
+from backend.watch.reconcile import Indexed, match_moves, plan
+from backend.watch.scan import DEFAULT_INCLUDE, FileInfo, Rules, count_dirs, stat_candidate, walk
 
 log = logging.getLogger("docsidecar.watch")
 
-WRITE_BATCH = 500
+# Directory "modified" events carry nothing (each file change has its own event) and would
+# make every new file rescan its whole directory; open/close-without-write are our own reads.
+EVENT_FILTER = [FileCreatedEvent, FileModifiedEvent, FileAttribEvent, FileMovedEvent, FileDeletedEvent,
+                FileClosedEvent, DirCreatedEvent, DirMovedEvent, DirDeletedEvent]  # fmt: skip
 
 
 @dataclass
@@ -59,8 +68,9 @@ class _Watched:
     folder: Folder
     rules: Rules
     watch: ObservedWatch | None
-    mode: str  # "watching" | "polling"
+    mode: str  # "starting" | "watching" | "polling"
     pending: Pending
+    dirs: int = 0
     last_scan: float = 0.0
     error: str | None = None
 
@@ -73,13 +83,13 @@ class _Enqueue(FileSystemEventHandler):
         self.sink = sink
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type in {"opened", "closed_no_write"}:
+        if event.event_type in {"opened", "closed_no_write"} or (event.is_directory and event.event_type == "modified"):
             return
         now = time.monotonic()
-        self.sink.put(("event", self.folder_id, str(event.src_path), event.is_directory, now))
+        self.sink.put(("event", self.folder_id, os.fsdecode(event.src_path), event.is_directory, now))
         dest = getattr(event, "dest_path", "")
         if dest:
-            self.sink.put(("event", self.folder_id, str(dest), event.is_directory, now))
+            self.sink.put(("event", self.folder_id, os.fsdecode(dest), event.is_directory, now))
 
 
 class WatchService:
@@ -96,6 +106,7 @@ class WatchService:
         max_wait_s: float = 10.0,
         rescan_interval_s: float = 1800.0,
         polling_interval_s: float = 300.0,
+        max_watch_dirs: int = 0,
     ) -> None:
         self.store = store
         self.ingest = ingest
@@ -105,10 +116,12 @@ class WatchService:
         self.max_wait_s = max_wait_s
         self.rescan_interval_s = rescan_interval_s
         self.polling_interval_s = polling_interval_s
+        self.max_watch_dirs = max_watch_dirs or default_watch_budget()
         self.status = StatusCell()
         self._inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._watched: dict[int, _Watched] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _watched
+        self._work = threading.Lock()  # held while a folder is reconciled or removed
         self._observer: BaseObserver | None = None
         self._thread: threading.Thread | None = None
 
@@ -120,8 +133,7 @@ class WatchService:
         with self.store.read() as conn:
             folders = folder_repo.list_folders(conn)
         for folder in folders:
-            self._attach(folder)
-            self._inbox.put(("scan", folder.id))
+            self._register(folder)
         self._thread = threading.Thread(target=self._main, name="watch-dispatch")
         self._thread.start()
         self._refresh_status()
@@ -154,8 +166,7 @@ class WatchService:
             return folder_repo.insert(conn, str(path), scope, recursive, include, exclude)
 
         folder = self.store.write(write)
-        self._attach(folder)
-        self._inbox.put(("scan", folder.id))
+        self._register(folder)
         self.events.publish("folder.added", {"folder_id": folder.id, "path": folder.path})
         self._refresh_status()
         return folder
@@ -165,14 +176,13 @@ class WatchService:
             folder = folder_repo.get(conn, folder_id)
         if folder is None:
             raise NotFound(f"no folder {folder_id}", detail={"folder_id": folder_id})
-        self._detach(folder_id)
-        with self.store.read() as conn:
-            doc_ids = [v[0] for v in folder_repo.documents_in(conn, folder_id).values()]
-        if not keep_documents:
-            for start in range(0, len(doc_ids), WRITE_BATCH):
-                part = doc_ids[start : start + WRITE_BATCH]
-                self.store.write(_for_each(part, delete_document))
-        self.store.write(lambda c: folder_repo.delete(c, folder_id))
+        with self._work:  # no reconcile of this folder can add documents after this point
+            self._detach(folder_id)
+            with self.store.read() as conn:
+                doc_ids = [v[0] for v in folder_repo.documents_in(conn, folder_id).values()]
+            if not keep_documents:
+                batched(self.store, doc_ids, delete_document)
+            self.store.write(lambda c: folder_repo.delete(c, folder_id))
         self.events.publish(
             "folder.removed", {"folder_id": folder_id, "documents_removed": 0 if keep_documents else len(doc_ids)}
         )
@@ -181,9 +191,10 @@ class WatchService:
     def folder_states(self) -> dict[int, dict[str, Any]]:
         with self._lock:
             return {
-                fid: {"mode": w.mode, "error": w.error, "pending": len(w.pending.files) + len(w.pending.dirs)}
+                fid: {"mode": w.mode, "error": w.error, "directories": w.dirs,
+                      "pending": len(w.pending.files) + len(w.pending.dirs)}
                 for fid, w in self._watched.items()
-            }
+            }  # fmt: skip
 
     def rescan(self, folder_id: int) -> None:
         self._inbox.put(("scan", folder_id))
@@ -203,24 +214,52 @@ class WatchService:
         data_dir = self.data_dir.resolve()
         if path == data_dir or data_dir in path.parents:
             raise ValidationFailed("the sidecar's data dir cannot be watched", detail={"path": raw_path})
+        if path in data_dir.parents:
+            log.info("folder %s contains the data dir, which is skipped", path)
         return path
 
-    # -- observer attachment ------------------------------------------------------------------
-    def _attach(self, folder: Folder) -> None:
+    # -- observer attachment (dispatch thread) -------------------------------------------------
+    def _register(self, folder: Folder) -> None:
         rules = Rules(Path(folder.path), folder.recursive, folder.include, folder.exclude, (self.data_dir.resolve(),))
-        watch, mode, error = None, "watching", None
-        try:
-            assert self._observer is not None
-            watch = self._observer.schedule(_Enqueue(folder.id, self._inbox), folder.path, recursive=folder.recursive)
-        except OSError as exc:
-            mode = "polling"
-            error = (
-                f"cannot watch ({exc.strerror or exc}); scanning every {self.polling_interval_s:.0f} s instead"
-                " — on Linux raise fs.inotify.max_user_watches"
-            )
-            log.warning("folder %s: %s", folder.path, error)
         with self._lock:
-            self._watched[folder.id] = _Watched(folder, rules, watch, mode, Pending(), error=error)
+            self._watched[folder.id] = _Watched(folder, rules, None, "starting", Pending(), last_scan=time.monotonic())
+        self._inbox.put(("attach", folder.id))
+
+    def _attach(self, w: _Watched) -> None:
+        """Watch natively if the directory count fits the budget, else poll; then reconcile."""
+        with self._lock:
+            used = sum(o.dirs for o in self._watched.values() if o.mode == "watching")
+        dirs = count_dirs(w.rules, self.max_watch_dirs - used) if needs_per_directory_watches() else 1
+        mode, watch, error = "polling", None, None
+        if used + dirs > self.max_watch_dirs:
+            error = (
+                f"more directories than the watch budget leaves ({self.max_watch_dirs - used} of "
+                f"{self.max_watch_dirs}); scanning every {self.polling_interval_s:g} s instead — raise "
+                "watch_max_dirs or, on Linux, fs.inotify.max_user_watches"
+            )
+        else:
+            try:
+                assert self._observer is not None
+                handler = _Enqueue(w.folder.id, self._inbox)
+                watch = self._observer.schedule(
+                    handler, w.folder.path, recursive=w.folder.recursive, event_filter=EVENT_FILTER
+                )
+                mode = "watching"
+            except OSError as exc:
+                error = (
+                    f"cannot watch ({exc.strerror or exc}); scanning every {self.polling_interval_s:g} s instead"
+                    " — on Linux raise fs.inotify.max_user_watches"
+                )
+        if error:
+            log.warning("folder %s: %s", w.folder.path, error)
+        with self._lock:
+            if self._watched.get(w.folder.id) is not w:  # removed meanwhile
+                if watch is not None and self._observer is not None:
+                    self._observer.unschedule(watch)
+                return
+            w.watch, w.mode, w.error, w.dirs = watch, mode, error, dirs
+        self._refresh_status()
+        self._safely(self._full_reconcile, w)
 
     def _detach(self, folder_id: int) -> None:
         with self._lock:
@@ -230,10 +269,10 @@ class WatchService:
 
     def _refresh_status(self) -> None:
         states = self.folder_states()
-        degraded = any(s["mode"] != "watching" for s in states.values())
+        polling = sum(s["mode"] == "polling" for s in states.values())
         self.status.set(
-            ComponentState.DEGRADED if degraded else ComponentState.READY,
-            {"folders": len(states), "polling": sum(s["mode"] == "polling" for s in states.values())},
+            ComponentState.DEGRADED if polling else ComponentState.READY,
+            {"folders": len(states), "polling": polling, "watch_budget": self.max_watch_dirs},
         )
 
     # -- the dispatch thread --------------------------------------------------------------
@@ -257,28 +296,32 @@ class WatchService:
                 due = w.pending.due_in(now, self.quiet_s, self.max_wait_s)
                 if due is not None:
                     timeout = min(timeout, due)
+                interval = self.polling_interval_s if w.mode == "polling" else self.rescan_interval_s
+                timeout = min(timeout, max(0.0, w.last_scan + interval - now))
         return max(0.01, timeout)
 
     def _accept(self, item: tuple[Any, ...]) -> None:
-        if item[0] == "scan":
-            with self._lock:
-                watched = self._watched.get(item[1])
-            if watched is not None:
-                self._safely(self._full_reconcile, watched)
+        with self._lock:
+            watched = self._watched.get(item[1])
+        if watched is None:
+            return
+        if item[0] == "attach":
+            self._attach(watched)
+        elif item[0] == "scan":
+            self._safely(self._full_reconcile, watched)
         elif item[0] == "event":
-            _, folder_id, path, is_dir, at = item
+            _, _, path, is_dir, at = item
             with self._lock:
-                watched = self._watched.get(folder_id)
-                if watched is not None:
-                    watched.pending.add(path, is_dir=is_dir, at=at)
+                watched.pending.add(path, is_dir=is_dir, at=at)
 
     def _run_due(self) -> None:
         now = time.monotonic()
         with self._lock:
-            items = list(self._watched.values())
+            items = [w for w in self._watched.values() if w.mode != "starting"]
         for w in items:
             if w.pending and w.pending.ready(now, self.quiet_s, self.max_wait_s):
-                files, dirs = w.pending.take()
+                with self._lock:
+                    files, dirs = w.pending.take()
                 self._safely(self._partial_reconcile, w, files, dirs)
             interval = self.polling_interval_s if w.mode == "polling" else self.rescan_interval_s
             if now - w.last_scan >= interval:
@@ -286,7 +329,11 @@ class WatchService:
 
     def _safely(self, fn: Any, *args: Any) -> None:
         try:
-            fn(*args)
+            with self._work:
+                with self._lock:
+                    if args and isinstance(args[0], _Watched) and self._watched.get(args[0].folder.id) is not args[0]:
+                        return  # the folder was removed
+                fn(*args)
         except Exception as exc:
             log.exception("reconcile failed")
             self.events.publish("error", {"source": "watcher", "message": f"{type(exc).__name__}: {exc}"})
@@ -328,56 +375,10 @@ class WatchService:
     def _apply(self, w: _Watched, indexed: dict[str, Indexed], scanned: dict[str, FileInfo]) -> None:
         result = plan(indexed, scanned)
         sizes = {p: info.size for p, info in scanned.items()}
-        result = match_moves(result, indexed, sizes, _hash_or_none)
+        result = match_moves(result, indexed, sizes, hash_or_none)
         if not result:
             return
-        self._write_plan(w.folder, result, scanned)
+        write_plan(self.store, self.events, w.folder, result, scanned)
         self.ingest.worker.notify()
         log.info("folder %s reconciled", w.folder.path, extra=result.summary())
         self.events.publish("folder.reconciled", {"folder_id": w.folder.id, **result.summary()})
-
-    def _write_plan(self, folder: Folder, result: Plan, scanned: dict[str, FileInfo]) -> None:
-        for doc_id, new_path in result.moves:
-            self.store.write(_for_each([(doc_id, new_path)], _move))
-            self.events.publish("document.moved", {"document_id": doc_id, "path": new_path})
-        for start in range(0, len(result.removed), WRITE_BATCH):
-            part = result.removed[start : start + WRITE_BATCH]
-            self.store.write(_for_each(part, delete_document))
-            for d in part:
-                self.events.publish("document.removed", {"document_id": d, "reason": "file deleted"})
-        for start in range(0, len(result.changed), WRITE_BATCH):
-            part = result.changed[start : start + WRITE_BATCH]
-            self.store.write(_for_each(part, _queue_ingest))
-        for start in range(0, len(result.add), WRITE_BATCH):
-            part = result.add[start : start + WRITE_BATCH]
-            self.store.write(_for_each(part, lambda c, p: _add_file(c, folder, p, scanned[p])))
-
-
-def _move(conn: apsw.Connection, move: tuple[str, str]) -> None:
-    doc_id, new_path = move
-    doc_repo.update(conn, doc_id, path=new_path, filename=Path(new_path).name)
-
-
-def _hash_or_none(path: str) -> str | None:
-    try:
-        return file_sha256(Path(path))[0]
-    except OSError:
-        return None
-
-
-def _queue_ingest(conn: apsw.Connection, doc_id: str) -> None:
-    if jobs.active_for_document(conn, doc_id, "ingest") is None:
-        jobs.enqueue(conn, "ingest", document_id=doc_id)
-
-
-def _add_file(conn: apsw.Connection, folder: Folder, path: str, info: FileInfo) -> None:
-    existing = doc_repo.by_path(conn, path)
-    if existing is not None:  # indexed by path before the folder was added: adopt it
-        doc_repo.update(conn, existing.id, source="folder", folder_id=folder.id, scope=folder.scope)
-        _queue_ingest(conn, existing.id)
-        return
-    doc = doc_repo.insert(
-        conn, doc_id=doc_repo.new_id(), scope=folder.scope, source="folder", folder_id=folder.id,
-        filename=Path(path).name, path=path, size=info.size, mtime_ns=info.mtime_ns,
-    )  # fmt: skip
-    jobs.enqueue(conn, "ingest", document_id=doc.id)

@@ -164,4 +164,22 @@ async def test_metrics_count_requests_by_route(client: AsyncTestClient) -> None:
         if ln.startswith("docsidecar_http_requests_total{") and 'route="/v1/status"' in ln and 'status="200"' in ln
     )
     assert float(line.rsplit(" ", 1)[1]) >= 2
-    assert "docsidecar_http_request_duration_seconds_bucket" in text
+
+
+async def test_metrics_latency_histograms_by_route_and_status(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    await client.get("/v1/status")
+    await client.get("/v1/status", headers={"Authorization": "Bearer wrong"})
+    text = (await client.get("/v1/metrics")).text
+    assert "# TYPE docsidecar_http_request_duration_seconds histogram" in text
+
+    def sample(name: str, *labels: str) -> float:
+        lines = [ln for ln in text.splitlines() if ln.startswith(name + "{") and all(lb in ln for lb in labels)]
+        assert lines, (name, labels)
+        return float(lines[0].rsplit(" ", 1)[1])
+
+    ok = ('route="/v1/status"', 'status="200"', 'method="GET"')
+    assert sample("docsidecar_http_request_duration_seconds_count", *ok) >= 1
+    assert sample("docsidecar_http_request_duration_seconds_bucket", *ok, 'le="+Inf"') >= 1
+    assert sample("docsidecar_http_request_duration_seconds_sum", *ok) > 0
+    # a refused request is measured under its own status (the edge answered it)
+    assert sample("docsidecar_http_request_duration_seconds_count", 'status="401"') >= 1

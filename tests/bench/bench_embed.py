@@ -1,6 +1,6 @@
 """Embedding throughput benchmark (``make bench``; a script, not a pytest test).
 
-    python tests/bench/bench_embed.py [--chunks 2000] [--threads N] [--st-python PATH] ...
+    python tests/bench/bench_embed.py [--quick] [--chunks 2000] [--threads N] [--st-python PATH] ...
 
 Measures, on ~200-token chunks cut from the PostgreSQL HTML docs (Debian postgresql-doc-15):
 
@@ -25,7 +25,6 @@ import argparse
 import importlib.util
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -39,8 +38,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
 
 import embed_corpus  # noqa: E402
+import machine as bench_machine  # noqa: E402
 import onnxruntime  # noqa: E402
-import psutil  # noqa: E402
 
 from backend.embed.fetch import fetch_model  # noqa: E402
 from backend.embed.manifest import DEFAULT_MODEL_ID, find_manifest  # noqa: E402
@@ -50,28 +49,8 @@ from backend.embed.tokenizer import load_tokenizer, truncating_copy  # noqa: E40
 WORKER = Path(__file__).resolve().with_name("embed_worker.py")
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine() -> dict[str, Any]:
-    return {
-        "cpu": cpu_model(),
-        "arch": platform.machine(),
-        "physical_cores": psutil.cpu_count(logical=False),
-        "logical_cores": psutil.cpu_count(logical=True),
-        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "onnxruntime": onnxruntime.__version__,
-        "load_avg_start": os.getloadavg(),
-    }
+    return {**bench_machine.machine(), "onnxruntime": onnxruntime.__version__}
 
 
 def st_interpreter(explicit: str | None) -> str | None:
@@ -106,6 +85,7 @@ def summarise(results: dict[str, dict[str, Any]], n: int, tokens: int) -> dict[s
         rows[name] = {
             "chunks_per_s": n / r["bulk_s"],
             "tokens_per_s": tokens / r["bulk_s"],
+            "tokens_per_cpu_s": tokens / r["bulk_cpu_s"],
             "bulk_s": r["bulk_s"],
             "query_ms": r["query_ms"],
             "peak_rss_mb": r["peak_rss_mb"],
@@ -115,6 +95,7 @@ def summarise(results: dict[str, dict[str, Any]], n: int, tokens: int) -> dict[s
         for ref in ("st", "naive"):
             if ref in rows and ref != name:
                 row[f"speedup_vs_{ref}"] = row["tokens_per_s"] / rows[ref]["tokens_per_s"]
+                row[f"cpu_efficiency_vs_{ref}"] = row["tokens_per_cpu_s"] / rows[ref]["tokens_per_cpu_s"]
     agreement: dict[str, Any] = {}
     ours = results.get("ours", {}).get("vectors")
     if ours is not None and "st" in results:
@@ -138,15 +119,18 @@ def markdown(report: dict[str, Any]) -> str:
         f"(mean {c['mean_tokens']:.0f}, p10 {c['p10_tokens']:.0f}, max {c['max_tokens']}); "
         f"load average {m['load_avg_start'][0]:.2f} → {report['load_avg_end'][0]:.2f}",
         "",
-        "| engine | chunks/s | tokens/s | vs ST | vs naive | query median ms | query p95 ms | peak RSS MB | load s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| engine | chunks/s | tokens/s | vs ST | vs naive | tokens per CPU-s | vs ST (CPU) "
+        "| query median ms | query p95 ms | peak RSS MB | load s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in report["engines"].items():
         vs_st = f"{r['speedup_vs_st']:.2f}×" if "speedup_vs_st" in r else "—"
         vs_naive = f"{r['speedup_vs_naive']:.2f}×" if "speedup_vs_naive" in r else "—"
+        cpu_vs_st = f"{r['cpu_efficiency_vs_st']:.2f}×" if "cpu_efficiency_vs_st" in r else "—"
         lines.append(
             f"| {report['labels'][name]} | {r['chunks_per_s']:.1f} | {r['tokens_per_s']:.0f} | "
-            f"{vs_st} | {vs_naive} | {r['query_ms']['median']:.2f} | {r['query_ms']['p95']:.2f} | "
+            f"{vs_st} | {vs_naive} | {r['tokens_per_cpu_s']:.0f} | {cpu_vs_st} | "
+            f"{r['query_ms']['median']:.2f} | {r['query_ms']['p95']:.2f} | "
             f"{r['peak_rss_mb']:.0f} | {r['load_s']:.2f} |"
         )
     agree = report["agreement"]
@@ -174,8 +158,9 @@ def markdown(report: dict[str, Any]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--chunks", type=int, default=2000)
-    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--chunks", type=int, default=None, help="corpus size (default 2000; --quick 300)")
+    ap.add_argument("--queries", type=int, default=None, help="single queries timed (default 200; --quick 50)")
+    ap.add_argument("--quick", action="store_true", help="a short smoke run (small corpus, few queries)")
     ap.add_argument("--threads", type=int, default=default_threads())
     ap.add_argument("--rounds", type=int, default=1, help="bulk passes per engine (best kept)")
     ap.add_argument("--token-budget", type=int, default=DEFAULT_TOKEN_BUDGET)
@@ -183,6 +168,8 @@ def main() -> None:
     ap.add_argument("--st-python", default=None)
     ap.add_argument("--out", type=Path, default=REPO / "tests/bench/out/embed.json")
     args = ap.parse_args()
+    args.chunks = args.chunks or (300 if args.quick else 2000)
+    args.queries = args.queries or (50 if args.quick else 200)
 
     manifest = find_manifest(REPO / "models", DEFAULT_MODEL_ID)
     model_dir = fetch_model(manifest, REPO / "models", include_reference=True)

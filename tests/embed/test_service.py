@@ -113,3 +113,13 @@ def test_stop_before_start_and_config_passthrough(model_files: ModelFiles) -> No
     v = svc2.embedder.embed_query("q")
     assert np.isfinite(v).all()
     svc2.stop()
+
+
+def test_stop_while_loading_ends_the_load_and_leaves_no_thread(model_files: ModelFiles) -> None:
+    svc = EmbeddingService(EmbedConfig(models_dir=model_files.models_dir, threads=1))
+    svc.start()
+    svc.stop()  # right away: the loader stops at its next step (or had already finished)
+    assert svc.state == "stopped" and loader_threads() == []
+    assert svc.status.get().state is ComponentState.STOPPED
+    with pytest.raises(ModelNotReady):
+        svc.embedder  # noqa: B018

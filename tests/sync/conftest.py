@@ -8,12 +8,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 
 from tests.supabase_gateway import Gateway, GatewayConfig, PgCluster
+from tests.sync.devices import Device, start_devices
 from tests.sync.helpers import SqlUser, add_user
 
 
@@ -115,3 +117,53 @@ def sql_users(pg_cluster: PgCluster, pg_database: str) -> Iterator[Callable[[], 
     yield make
     for conn in conns:
         conn.close()
+
+
+# -- local sidecars ----------------------------------------------------------------------------
+@dataclass
+class Account:
+    email: str
+    password: str
+    user_id: str
+
+
+@pytest.fixture
+def account(gateway: Gateway) -> Account:
+    email = f"sync-{uuid.uuid4().hex[:10]}@example.com"
+    password = "correct horse battery"
+    return Account(email, password, gateway.create_user(email, password))
+
+
+@pytest.fixture
+def admin_query(pg_cluster: PgCluster, pg_database: str) -> Iterator[Callable[..., list[tuple[object, ...]]]]:
+    conn = pg_cluster.connect(pg_database, autocommit=True)
+
+    def query(sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        cur = conn.execute(sql, params)
+        return list(cur.fetchall()) if cur.description is not None else []
+
+    yield query
+    conn.close()
+
+
+@pytest.fixture
+def device_factory(tmp_path: Path) -> Iterator[Callable[..., Device]]:
+    started: list[Device] = []
+
+    def make(name: str, **settings: object) -> Device:
+        dev = Device(tmp_path, name, dict(settings))
+        started.append(dev)
+        return dev.start()
+
+    yield make
+    for dev in started:
+        dev.stop()
+
+
+@pytest.fixture
+def pair(gateway: Gateway, account: Account, device_factory: Callable[..., Device]) -> tuple[Device, Device]:
+    """Two devices of the same user, both signed in (no sync run yet)."""
+    a, b = start_devices(device_factory, "a", "b")
+    for dev in (a, b):
+        dev.sign_in(gateway, account.email, account.password)
+    return a, b

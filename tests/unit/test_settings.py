@@ -61,8 +61,29 @@ def test_token_never_shown_in_repr(tmp_path: Path) -> None:
     assert "sekrit-value" not in repr(s)
 
 
+def readme_settings_rows() -> dict[str, tuple[str, str]]:
+    """env var -> (CLI flag cell, default cell) from the README's "## Settings" table."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 4 and cells[0].startswith("`DOCSIDECAR_"):
+            rows[cells[0].strip("`")] = (cells[1], cells[2])
+    return rows
+
+
 def test_every_setting_is_documented_and_in_readme() -> None:
-    readme = (ROOT / "README.md").read_text()
-    for name, env, _default, doc in Settings.fields_doc():
+    """Like datasette's test_docs: a Settings field missing from the README table (or a row
+    left for a removed field, or a stale default/flag) fails here."""
+    rows = readme_settings_rows()
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    documented = Settings.fields_doc()
+    assert set(rows) == {env for _, env, _, _ in documented}, "README settings table != Settings fields"
+    for name, env, default, doc in documented:
         assert len(doc) > 20, f"setting {name} needs a real doc string"
-        assert f"`{env}`" in readme, f"README does not list {env}"
+        flag, shown = rows[env]
+        expected_flag = f"`--{name.replace('_', '-')}`" if fields[name].metadata["cli"] else "—"
+        assert flag == expected_flag, (env, flag)
+        if default != "unset":
+            assert shown == f"`{default}`", (env, shown, default)

@@ -8,6 +8,8 @@ vanishes mid-extraction cannot produce a mix of two versions.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
 import stat
 from pathlib import Path, PurePath
@@ -87,7 +89,8 @@ def extract_file(path: Path, limits: ExtractLimits | None = None, *, name: str |
     data = read_source(Path(path), limits)
     if isinstance(data, ExtractedDocument):
         return data
-    return extract_bytes(name or Path(path).name, data, limits)
+    doc = extract_bytes(name or Path(path).name, data, limits)
+    return dataclasses.replace(doc, sha256=hashlib.sha256(data).hexdigest())
 
 
 def extract_bytes(name: str, data: bytes, limits: ExtractLimits | None = None) -> ExtractedDocument:

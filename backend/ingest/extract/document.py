@@ -58,6 +58,9 @@ class ExtractedDocument:
     pages: int | None = None
     encoding: str | None = None
     warnings: tuple[str, ...] = field(default=())
+    sha256: str | None = None
+    """sha256 of the bytes this result was extracted from (set by ``extract_file``), so the
+    pipeline can record exactly which content its chunks came from."""
 
     @property
     def ok(self) -> bool:

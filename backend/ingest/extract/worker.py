@@ -123,6 +123,8 @@ class ExtractionWorker:
             try:
                 kind, payload = conn.recv()
             except (EOFError, OSError):
+                if self._process is not None:
+                    self._process.join(1.0)  # reap it, so the exit code (e.g. -11: SIGSEGV) is known
                 code = self._process.exitcode if self._process is not None else None
                 self._stop_child(graceful=False)
                 return not_ok(

@@ -130,6 +130,10 @@ const { EventEmitter } = require('node:events');
 const UPLOAD_TIMEOUT_MS = 10 * 60_000;
 
 class SidecarApi extends EventEmitter {
+  constructor() {
+    super();
+  }
+
   /**
    * Send a request (implemented by subclasses).
    * @param {string} method
@@ -185,7 +189,7 @@ class SidecarApi extends EventEmitter {
    */
   uploadDocument(data, o = {}) {
     const { filename = 'upload', contentType = 'application/octet-stream', scope, tags, ...call } = o;
-    const blob = data instanceof Blob ? data : new Blob([data], { type: contentType });
+    const blob = data instanceof Blob ? data : new Blob([/** @type {BlobPart} */ (data)], { type: contentType });
     const form = new FormData();
     form.append('file', blob, filename);
     if (scope !== undefined) form.append('scope', scope);

@@ -49,6 +49,7 @@ async function httpRequest(target, method, path, options = {}) {
   if (json !== undefined && body !== undefined) throw new TypeError('pass either json or body, not both');
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const requestId = options.requestId ?? crypto.randomUUID();
+  /** @type {Record<string, string>} */
   const headers = {
     Accept: 'application/json',
     ...options.headers,

@@ -73,4 +73,20 @@ function isProcessAlive(pid) {
   return true;
 }
 
-module.exports = { isWindows, spawnOptions, requestExit, forceExit, isProcessAlive };
+/**
+ * Hard-kill a process by pid (SIGKILL; TerminateProcess on Windows). Used for the sidecar
+ * process behind a one-file build's bootloader, which is not our direct child. Returns
+ * whether a process was signalled.
+ * @param {number} pid
+ * @param {NodeJS.Platform} [platform]
+ */
+function killPid(pid, platform = process.platform) {
+  try {
+    process.kill(pid, isWindows(platform) ? undefined : 'SIGKILL');
+    return true;
+  } catch {
+    return false; // already gone (ESRCH) or not ours (EPERM)
+  }
+}
+
+module.exports = { isWindows, spawnOptions, requestExit, forceExit, killPid, isProcessAlive };

@@ -271,6 +271,7 @@ class Sidecar extends SidecarApi {
    * @param {ExitInfo} info
    */
   _onExit(gen, info) {
+    killInner(gen);
     if (gen !== this._gen) return;
     const expected = this._state === 'stopping' || this._state === 'stopped';
     this.emit('exit', { pid: gen.pid, ...info, expected });
@@ -405,12 +406,25 @@ async function terminate(gen, graceMs) {
   const forced = new Promise((resolve) => {
     timer = setTimeout(() => {
       platform.forceExit(gen.child);
+      killInner(gen);
       resolve(undefined);
     }, graceMs);
   });
   await Promise.race([gen.exited, forced]);
   clearTimeout(timer);
-  return gen.exited;
+  const info = await gen.exited;
+  killInner(gen);
+  return info;
+}
+
+/**
+ * A one-file build's bootloader (our child) runs the sidecar as *its* child and the ready
+ * line names that inner pid. Killing the bootloader does not kill the inner process, and it
+ * would keep the data dir locked; so whenever our child is gone, make sure the inner one is.
+ * @param {Generation} gen
+ */
+function killInner(gen) {
+  if (gen.pid !== gen.child.pid && platform.isProcessAlive(gen.pid)) platform.killPid(gen.pid);
 }
 
 /**

@@ -156,3 +156,30 @@ test('real sidecar: a second instance on the same data dir is refused (already_r
   assert.deepEqual(err.detail, { pid: sidecar.pid, port: sidecar.port });
   assert.equal((await sidecar.health()).status, 'ok', 'the first one is unharmed');
 });
+
+test('one-file bootloader: stop() after an ignored SIGTERM kills the inner sidecar too', async (t) => {
+  const dir = tempDir(t);
+  const record = path.join(dir, 'record.json');
+  const sidecar = await startFake(t, 'bootloader', {
+    env: { ...process.env, FAKE_MODE: 'bootloader', FAKE_RECORD: record, FAKE_STUBBORN: '1' },
+  });
+  const { bootloaderPid } = JSON.parse(fs.readFileSync(record, 'utf8'));
+  const inner = /** @type {number} */ (sidecar.pid);
+  t.after(() => isProcessAlive(inner) && process.kill(inner, 'SIGKILL')); // not left behind if this fails
+  assert.notEqual(inner, bootloaderPid, 'the ready line names the inner process');
+  const info = await sidecar.stop({ graceMs: 300 });
+  assert.equal(info?.signal, 'SIGKILL', 'the bootloader was killed after the grace period');
+  await waitUntil(() => !isProcessAlive(inner), 5000, 'the inner sidecar to be killed as well');
+});
+
+test('one-file bootloader killed from outside: the inner sidecar does not outlive it', async (t) => {
+  const dir = tempDir(t);
+  const record = path.join(dir, 'record.json');
+  const sidecar = await startFake(t, 'bootloader', { env: { ...process.env, FAKE_MODE: 'bootloader', FAKE_RECORD: record } });
+  const { bootloaderPid } = JSON.parse(fs.readFileSync(record, 'utf8'));
+  const inner = /** @type {number} */ (sidecar.pid);
+  t.after(() => isProcessAlive(inner) && process.kill(inner, 'SIGKILL'));
+  process.kill(bootloaderPid, 'SIGKILL');
+  await waitUntil(() => sidecar.state === 'failed', 5000, 'the crash to be noticed');
+  await waitUntil(() => !isProcessAlive(inner), 5000, 'the orphaned inner sidecar to be killed');
+});

@@ -1,0 +1,15 @@
+import { startSidecar } from "./lib/sidecar";
+import { Sidecar } from "./lib/sidecar";
+import { SidecarClient } from "./lib/sidecar";
+import { SidecarApi } from "./lib/api";
+import { SidecarError } from "./lib/errors";
+import { SidecarStartError } from "./lib/errors";
+import { Subscription } from "./lib/subscription";
+import { SseParser } from "./lib/sse-parser";
+import { parseHandshakeLine } from "./lib/handshake";
+import { parseLogLine } from "./lib/handshake";
+import { backoffDelay } from "./lib/handshake";
+import { restartPolicy } from "./lib/handshake";
+import { isProcessAlive } from "./lib/platform";
+import { DEFAULT_RESTART } from "./lib/handshake";
+export { startSidecar, Sidecar, SidecarClient, SidecarApi, SidecarError, SidecarStartError, Subscription, SseParser, parseHandshakeLine, parseLogLine, backoffDelay, restartPolicy, isProcessAlive, DEFAULT_RESTART };
