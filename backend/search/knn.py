@@ -146,6 +146,8 @@ class SemanticIndex:
             m = self._mirrors.get(index.table)
             if m is None or m.dim != index.dim:
                 m = self._mirrors[index.table] = BitMirror(index.table, index.dim)
+            for table in [t for t in self._mirrors if t != index.table]:
+                del self._mirrors[table]  # a retired model's index: free its memory
             return m
 
     def _give_up_mirror(self, table: str, exc: Exception) -> None:

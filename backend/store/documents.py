@@ -17,7 +17,10 @@ from typing import Any
 import apsw
 
 from backend.store import outbox
+from backend.store.vectors import bump_generation
 
+SEARCHED_FIELDS = frozenset({"scope", "path", "filename", "title", "mime", "mtime_ns", "created_at"})
+"""Fields search filters on or shows: changing one bumps the index generation (result cache)."""
 STATUSES = ("queued", "extracted", "chunked", "embedded", "synced", "failed", "unsupported", "no_text")
 INDEXED_STATUSES = ("embedded", "synced")
 SOURCES = ("upload", "path", "folder", "remote")
@@ -116,6 +119,7 @@ def insert(
 
 
 def set_tags(conn: apsw.Connection, doc_id: str, tags: tuple[str, ...]) -> None:
+    bump_generation(conn)  # tag filters see the change at once (search result cache)
     conn.execute("DELETE FROM document_tags WHERE document_id = ?", (doc_id,))
     conn.executemany("INSERT OR IGNORE INTO document_tags(document_id, tag) VALUES (?, ?)", [(doc_id, t) for t in tags])
 
@@ -142,6 +146,8 @@ def update(conn: apsw.Connection, doc_id: str, *, sync: bool = True, **fields: A
     unknown = set(fields) - allowed
     if unknown:
         raise ValueError(f"unknown document fields {sorted(unknown)}")
+    if SEARCHED_FIELDS.intersection(fields):
+        bump_generation(conn)
     fields["updated_at"] = time.time()
     assignments = ", ".join(f"{name} = ?" for name in fields)
     conn.execute(f"UPDATE documents SET {assignments} WHERE id = ?", (*fields.values(), doc_id))  # noqa: S608
@@ -167,6 +173,7 @@ def delete(conn: apsw.Connection, doc_id: str) -> Document | None:
     if doc is None:
         return None
     conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+    bump_generation(conn)
     outbox.record(conn, "document", doc_id, "delete", {"id": doc_id, "scope": doc.scope})
     return doc
 

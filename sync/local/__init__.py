@@ -179,9 +179,6 @@ class SqliteSync:
                 self.blobs.delete(key)
         return result
 
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return self._count_tokens(texts) if self._count_tokens else [0] * len(texts)
-
     # -- blobs ------------------------------------------------------------------------------
     def blob_writer(self) -> Any:
         return self.blobs.writer(self.max_file_bytes)

@@ -240,3 +240,28 @@ def test_chunks_of_another_model_are_embedded_locally(pair: tuple[Device, Device
     local = b.sv.embedding.embedder.embed(texts)
     for got, want, theirs in zip(snap["vectors"], local, vecs, strict=True):
         assert np.allclose(got, want, atol=1e-5) and not np.allclose(got, theirs, atol=1e-2)
+
+
+def test_a_file_indexed_in_place_syncs_and_detaches_when_edited_elsewhere(
+    pair: tuple[Device, Device], tmp_path: Any
+) -> None:
+    a, b = pair
+    src = tmp_path / "in-place.txt"
+    src.write_text("A file the user keeps in their own folder, indexed where it lies.")
+    doc, _ = a.sv.ingest.add_path(str(src), "default", ())
+    a.wait_idle()
+    assert a.sync()["uploaded"] == 1  # copied aside while hashed, then uploaded
+    b.sync()
+    assert _text(b, doc.id) == src.read_text()
+    b.edit(doc.id, "Edited on the other device.")
+    _settle(b, a)
+    with a.sv.store.read() as c:
+        source, path = c.execute("SELECT source, path FROM documents WHERE id = ?", (doc.id,)).fetchone()
+    # the index follows the cloud; the user's file is left alone and no longer claims the document
+    assert (source, path) == ("remote", None)
+    assert _text(a, doc.id) == "Edited on the other device."
+    assert src.read_text().startswith("A file the user keeps")
+
+
+def _text(dev: Device, doc_id: str) -> str:
+    return " ".join(t for _, t, *_ in dev.snapshot()[doc_id]["chunks"])

@@ -1,7 +1,9 @@
 'use strict';
 // The sidecar's lifetime is bound to its parent: when the Electron main process (here a Node
-// stand-in using this module) dies — even by SIGKILL, with no chance to call stop() — the
-// sidecar notices (stdin EOF, --parent-pid) and exits within 2 s, its children with it.
+// stand-in using this module, with the sidecar up and its model loaded) dies — even by
+// SIGKILL, with no chance to call stop() — the sidecar notices (stdin EOF, --parent-pid) and
+// exits within 2 s, its children with it. (A parent dying right after the ready line, while
+// the model still loads, is tests/e2e/test_lifecycle.py::test_parent_death_exits_within_2s.)
 // Also: a real sidecar that is too slow for the ready timeout is killed and leaves nothing behind.
 const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
