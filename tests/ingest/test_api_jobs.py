@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from backend.services import Services
-from tests.helpers.index_check import index_problems
+from tests.helpers.index_check import index_problems, open_db
 from tests.ingest.harness import FlakyExtractor, make_settings, running_app, upload, wait_for, wait_idle, wait_job
 
 pytestmark = pytest.mark.anyio
@@ -89,7 +89,7 @@ async def test_cancel_a_running_job_commits_nothing(tmp_path: Path) -> None:
 
 async def test_stopping_during_a_job_requeues_it_without_failing_anything(tmp_path: Path) -> None:
     big = "\n\n".join(
-        f"Part {i}. " + "Every tuple version carries its creating transaction id. " * 30 for i in range(80)
+        f"Part {i}. " + "Every tuple version carries its creating transaction id. " * 30 for i in range(30)
     )
     settings = make_settings(tmp_path / "data")
     async with running_app(settings) as (client, _):
@@ -100,6 +100,11 @@ async def test_stopping_during_a_job_requeues_it_without_failing_anything(tmp_pa
 
         await wait_for(running, 60, "the job to start")
     # the app (and its worker) stopped while the job ran: it is queued again, nothing failed
+    conn = open_db(settings.data_dir)
+    state, attempts = conn.execute("SELECT state, attempts FROM jobs WHERE id = ?", (r["job_id"],)).fetchone()
+    status = conn.execute("SELECT status FROM documents WHERE id = ?", (r["document"]["id"],)).fetchone()[0]
+    conn.close()
+    assert (state, attempts, status) == ("queued", 0, "queued")
     async with running_app(settings) as (client, services):
         job = await wait_job(client, r["job_id"])
         assert job["state"] == "done" and job["attempts"] == 0
