@@ -277,9 +277,15 @@ def http_bench(data_dir: Path, texts: list[str], clients: int, per_client: int) 
         p = psutil.Process(proc.proc.pid)
         results["server_rss_mb"] = round(p.memory_info().rss / 2**20, 1)
         status = Path(f"/proc/{proc.proc.pid}/status")
-        if status.exists():
-            hwm = [ln for ln in status.read_text().splitlines() if ln.startswith("VmHWM")]
-            results["server_peak_rss_mb"] = round(int(hwm[0].split()[1]) / 1024, 1) if hwm else None
+        if status.exists():  # Linux: split RSS into private memory and mapped database pages
+            fields = dict(ln.split(":", 1) for ln in status.read_text().splitlines() if ":" in ln)
+            for key, name in (
+                ("VmHWM", "server_peak_rss_mb"),
+                ("RssAnon", "server_rss_anon_mb"),
+                ("RssFile", "server_rss_file_mb"),
+            ):
+                if key in fields:
+                    results[name] = round(int(fields[key].split()[0]) / 1024, 1)
         return results
     finally:
         proc.stop()

@@ -92,6 +92,9 @@ def build(n: int, *, model_id: str = "all-MiniLM-L6-v2-int8", out_dir: Path = OU
         base[missing] = _unit(base[src] + rng.normal(0, NOISE, (missing.size, 384)).astype(np.float32))
     store = Store(root / "data")
     store.start()
+    # bench build only: a big page cache for the writer (random-key indexes such as
+    # chunks_sha256 otherwise thrash the default 16 MB once the database outgrows it)
+    store.write(lambda c: c.execute("PRAGMA cache_size=-2000000"))
     try:
         docs: list[BenchDoc] = []
         for d in range(0, n, DOC_CHUNKS):
