@@ -70,14 +70,14 @@ async def test_corrupt_model_is_reported_and_keyword_search_still_works(
         doc_path.write_text("The checkpointer flushes dirty buffers to disk at intervals.\n" * 3)
         r = await c.post("/v1/documents", json={"path": str(doc_path)})
         assert r.status_code == 202, r.text
-        doc_id = r.json()["document"]["id"]
+        doc_id, job_id = r.json()["document"]["id"], r.json()["job_id"]
 
-        async def chunked() -> bool:
-            doc = (await c.get(f"/v1/documents/{doc_id}")).json()
-            return bool(doc["status"] == "chunked")
+        async def job_done() -> bool:  # the ingest job ends; its last step commits the chunks
+            return bool((await c.get(f"/v1/jobs/{job_id}")).json()["state"] == "done")
 
-        await wait_for(chunked)
+        await wait_for(job_done)
         doc = (await c.get(f"/v1/documents/{doc_id}")).json()
+        assert doc["status"] == "chunked"
         assert "waiting for the embedding model" in (doc["status_reason"] or "")
         # keyword search reads the FTS5 index, which needs no model
         with services.store.read() as conn:

@@ -1,13 +1,15 @@
 """Produce tests/embed/golden_minilm.json: reference vectors from the fp32 model.
 
-Run ONCE, outside the project venv, with sentence-transformers installed (it is not a project
-dependency), against the verified fp32 reference files of the manifest:
+Run ONCE with sentence-transformers (not a project dependency: the `bench` extra in
+``.venv-bench``, created by ``make bench-setup``) against the verified fp32 reference files of
+the manifest:
 
-    .venv/bin/python -c "from pathlib import Path; from backend.embed.manifest import \
-        find_manifest; from backend.embed.fetch import fetch_model; \
-        fetch_model(find_manifest(Path('models'), 'all-MiniLM-L6-v2-int8'), Path('models'), \
-        include_reference=True)"
-    /tmp/probe/bin/python tests/embed/make_golden.py models/all-MiniLM-L6-v2-int8/reference
+    make bench-setup
+    .venv/bin/python -m backend models fetch --with-reference
+    .venv-bench/bin/python tests/embed/make_golden.py models/all-MiniLM-L6-v2-int8/reference
+
+The stored file was made with sentence-transformers 6.2.0 / torch 2.14.1 on CPU; regenerating
+it with the pinned ``.venv-bench`` (torch 2.13.0+cpu) reproduces every value within 2e-7.
 
 It writes the sentences, the full 384-d vectors (rounded to 7 decimals) and the versions used.
 """

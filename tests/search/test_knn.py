@@ -18,8 +18,10 @@ from backend.store import Store
 from backend.store import vectors as vector_repo
 from tests.search.indexed import IndexedCorpus, copy_of
 
-QUESTIONS = [q["question"] for q in json.loads(
-    (Path(__file__).parents[1] / "bench" / "judged_postgres.json").read_text())["questions"]]
+QUESTIONS = [
+    q["question"]
+    for q in json.loads((Path(__file__).parents[1] / "bench" / "judged_postgres.json").read_text())["questions"]
+]
 
 
 @pytest.fixture(scope="module")
@@ -36,14 +38,17 @@ def queries(embedder: OnnxEmbedder) -> np.ndarray:
     return np.stack([embedder.embed_query(q) for q in QUESTIONS])
 
 
-def recall(store: Store, sem: SemanticIndex, queries: np.ndarray, filters: SearchFilters = SearchFilters()) -> float:
+def recall(store: Store, sem: SemanticIndex, queries: np.ndarray, filters: SearchFilters | None = None) -> float:
+    filters = filters or SearchFilters()
     pred, params = filters.predicate()
     with store.read() as conn:
         index = vector_repo.active_model(conn)
         assert index is not None
         rows = conn.execute(
             "SELECT e.chunk_id, e.vector FROM embeddings e JOIN chunks c ON c.id = e.chunk_id "
-            f"JOIN documents d ON d.id = c.document_id WHERE {pred}", params).fetchall()
+            f"JOIN documents d ON d.id = c.document_id WHERE {pred}",
+            params,
+        ).fetchall()
         got = []
         for q in queries:
             hits = sem.search(conn, index, q, 10, filters)
@@ -94,7 +99,8 @@ def test_vec0_fallback_when_the_layout_is_not_verified(real: Store, queries: np.
     stats = KnnStats()
     with real.read() as conn:
         hits = sem.search(conn, index, queries[0], 10, narrow, stats)
-        n = conn.execute("SELECT count(*) FROM chunks c JOIN document_tags t ON t.document_id = c.document_id "
-                         "WHERE t.tag = 'wal'").fetchone()[0]
+        n = conn.execute(
+            "SELECT count(*) FROM chunks c JOIN document_tags t ON t.document_id = c.document_id WHERE t.tag = 'wal'"
+        ).fetchone()[0]
     assert stats.path == "vec0+exact" and len(hits) == min(10, n)
     assert recall(real, sem, queries[:10], narrow) == 1.0
