@@ -138,6 +138,7 @@ class IngestService:
 
     # -- adding documents ------------------------------------------------------------------
     def _check_backpressure(self) -> None:
+        self.store.disk.refuse_if_full()  # 507 while the data dir's disk is full (backend/maintenance)
         with self.store.read() as conn:
             queued = jobs.counts_by_state(conn).get("queued", 0)
         if queued >= self.max_queued:
@@ -339,6 +340,7 @@ class IngestService:
             current = jobs.get(conn, current.id) if current else None  # with its stored progress
         return {
             "paused": self.worker.paused,
+            "held_for": self.worker.held_for,  # "disk space" while the data dir's disk is full
             "queued": counts.get("queued", 0),
             "running": current.to_dict() if current else None,
             "limit": self.max_queued,

@@ -84,6 +84,8 @@ class JobWorker:
         self._thread: threading.Thread | None = None
         self._running: _Running | None = None
         self._deferred: list[Callable[[apsw.Connection], object]] = []  # worker thread only
+        self.held_for: str | None = None
+        """Why no job is claimed although some may be due (``"disk space"``), else None."""
         self.outcomes: dict[str, int] = {"done": 0, "failed": 0, "cancelled": 0, "retried": 0, "disk_full": 0}
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -177,8 +179,10 @@ class JobWorker:
                     return
                 paused = self._paused
             if not self._writable():
+                self.held_for = DISK_FULL_REASON.removeprefix("waiting for ")
                 self._idle((), paused, True)
                 continue
+            self.held_for = None
             kinds, gated = self._open_kinds()
             job = None if paused else self._claim(kinds)
             if job is None:

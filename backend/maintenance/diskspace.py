@@ -11,6 +11,9 @@ freed. :class:`DiskGuard` is the component that knows this:
   after the other; it re-reads the free space at most every ``check_every_s``;
 * "full" ends by itself once the free space is back above the level it failed at plus
   :data:`RESUME_MARGIN_BYTES` (and above ``min_free_bytes``), so work resumes without a restart;
+* it keeps a small reserve file (``.disk-reserve``, :data:`RESERVE_BYTES`) in the data dir and
+  deletes it at the first failure, so the bookkeeping that follows (the job going back to the
+  queue, the document saying why) still finds room; it is recreated once space is back;
 * ``/v1/status`` shows it as the ``disk`` component: ``ready``, or ``degraded`` with the error
   ``disk_full`` (a write failed) or ``disk_low`` (below ``min_free_bytes``), the free bytes and
   the last failure.
@@ -18,8 +21,10 @@ freed. :class:`DiskGuard` is the component that knows this:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
+import os
 import shutil
 import threading
 from collections.abc import Callable
@@ -36,6 +41,8 @@ from backend.maintenance.clock import SYSTEM_CLOCK, Clock
 log = logging.getLogger("docsidecar.disk")
 
 RESUME_MARGIN_BYTES = 4 * 1024 * 1024
+RESERVE_FILE = ".disk-reserve"
+RESERVE_BYTES = 1024 * 1024
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 
 
@@ -105,6 +112,7 @@ class DiskGuard:
     # -- component ---------------------------------------------------------------------------
     def start(self) -> None:
         self.check()
+        self._make_reserve()
 
     def stop(self) -> None:
         self.status.set(ComponentState.STOPPED)
@@ -123,6 +131,7 @@ class DiskGuard:
             self.failures += 1
         if first:
             log.error("disk full under %s (%d bytes free): writes fail until space is freed", self.path, free)
+            self._drop_reserve()
         self._publish()
         return True
 
@@ -136,6 +145,22 @@ class DiskGuard:
             self.check()
         with self._lock:
             return self._failure is None and not self._low
+
+    def full(self) -> bool:
+        """Whether a write failed for lack of space and the space has not come back (new work is
+        refused then; a merely low disk still accepts it, the jobs wait)."""
+        self.writable()
+        with self._lock:
+            return self._failure is not None
+
+    def refuse_if_full(self) -> None:
+        """Raise :class:`DiskFull` (507) while :meth:`full`."""
+        if self.full():
+            raise DiskFull(
+                f"the disk holding {self.path} is full: nothing new is accepted until space is freed",
+                detail=self.summary(),
+                headers={"Retry-After": "30"},
+            )
 
     def check(self) -> dict[str, Any]:
         """Read the free space now, end a "full" state that has recovered; returns :meth:`summary`."""
@@ -152,6 +177,7 @@ class DiskGuard:
             self._low = bool(self.min_free_bytes) and free < self.min_free_bytes
         if recovered:
             log.warning("disk space is back under %s (%d bytes free): resuming writes", self.path, free)
+            self._make_reserve()
         self._publish()
         return self.summary()
 
@@ -170,6 +196,36 @@ class DiskGuard:
         }
 
     # -- internals -----------------------------------------------------------------------------
+    def _make_reserve(self) -> None:
+        """Set aside RESERVE_BYTES (really allocated) unless the disk is short of space already."""
+        reserve = self.path / RESERVE_FILE
+        try:
+            if reserve.exists() or not self.path.is_dir() or self._read_free() < RESERVE_BYTES + RESUME_MARGIN_BYTES:
+                return
+            fd = os.open(reserve, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                if hasattr(os, "posix_fallocate"):
+                    os.posix_fallocate(fd, 0, RESERVE_BYTES)
+                else:  # pragma: no cover - macOS/Windows: zeros are allocated too
+                    os.write(fd, b"\0" * RESERVE_BYTES)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            log.debug("no disk reserve: %s", exc)
+            with contextlib.suppress(OSError):
+                reserve.unlink()
+
+    def _drop_reserve(self) -> None:
+        try:
+            (self.path / RESERVE_FILE).unlink()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            log.warning("cannot release the disk reserve: %s", exc)
+            return
+        log.warning("released the %d-byte disk reserve for bookkeeping writes", RESERVE_BYTES)
+
     def _read_free(self) -> int:
         try:
             return free_bytes(self.path)

@@ -39,14 +39,14 @@ import apsw
 
 from backend.errors import Conflict, SidecarError, ValidationFailed
 from backend.maintenance.datadir import INCOMPLETE_FILE, MOVED_FILE, DataDirMoved, read_json
-from backend.maintenance.diskspace import DiskFull, free_bytes
+from backend.maintenance.diskspace import RESERVE_FILE, DiskFull, free_bytes
 from backend.osdeps.filelock import InstanceLock, LockHeld
 from backend.osdeps.paths import fsync_dir, write_private_file
 from backend.store.connection import open_connection
 
 INTENT_FILE = "move-data.json"
 LOCK_FILE = "docsidecar.lock"  # backend.server.LOCK_FILENAME (not imported: server pulls in uvicorn)
-NOT_COPIED = frozenset({LOCK_FILE, "instance.json", INTENT_FILE, MOVED_FILE, "docsidecar.db-shm"})
+NOT_COPIED = frozenset({LOCK_FILE, "instance.json", INTENT_FILE, MOVED_FILE, "docsidecar.db-shm", RESERVE_FILE})
 DB_FILE = "docsidecar.db"
 
 Checkpoint = Callable[[str], None]
