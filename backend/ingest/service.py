@@ -106,8 +106,9 @@ class IngestService:
         self.status = StatusCell()
 
     def _model_settled(self) -> bool:
-        """Ingest waits while the model loads (then runs with it, or keyword-only if it failed)."""
-        return self.embedding.state not in LOADING_STATES
+        """Ingest waits while the model loads (then runs with it, or keyword-only if it failed),
+        and while the tokenizer chunking needs cannot be loaded (model files missing)."""
+        return self.embedding.state not in LOADING_STATES and not self.pipeline.chunker.unavailable
 
     def _model_ready(self) -> bool:
         return self.embedding.state == "ready"
