@@ -25,7 +25,7 @@ from typing import Any, cast
 
 import apsw
 
-from backend.maintenance.derived import FTS_TABLE, FTS_TRIGGERS, table_sql
+from backend.maintenance.derived import FTS_TABLE, FTS_TRIGGERS, missing_shadow_tables, table_sql
 from backend.store import vectors as vector_repo
 from backend.store.connection import open_connection
 
@@ -105,10 +105,17 @@ def fts_structure(conn: apsw.Connection) -> list[Finding]:
         for name in FTS_TRIGGERS
         if table_sql(conn, name, "trigger") is None
     ]
+    conn.execute("SAVEPOINT doctor_fts_check")  # rolled back either way: a check never writes
     try:
         conn.execute("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('integrity-check', 1)")
+        failure = None
     except apsw.Error as exc:
-        out.append(Finding("fts", FTS_TABLE, f"FTS5 integrity-check failed: {_error(exc)}", REBUILD_FTS))
+        failure = exc
+    finally:
+        conn.execute("ROLLBACK TO doctor_fts_check")
+        conn.execute("RELEASE doctor_fts_check")
+    if failure is not None:
+        out.append(Finding("fts", FTS_TABLE, f"FTS5 integrity-check failed: {_error(failure)}", REBUILD_FTS))
         return out
     try:
         missing = _count(
@@ -127,6 +134,25 @@ def fts_structure(conn: apsw.Connection) -> list[Finding]:
         out.append(Finding("fts", FTS_TABLE, message, REBUILD_FTS, missing))
     if extra:
         out.append(Finding("fts", FTS_TABLE, f"{extra} keyword index row(s) without a chunk", REBUILD_FTS, extra))
+    return out
+
+
+def shadow_tables(conn: apsw.Connection) -> list[Finding]:
+    """Missing shadow tables of the derived virtual tables (the writer's connection)."""
+    out = []
+    targets = [(FTS_TABLE, "fts", REBUILD_FTS)] + [
+        (i.table, "vectors", rebuild_vectors_action(i.model_id))
+        for i in vector_repo.list_indexes(conn)
+        if i.state != "retired"
+    ]
+    for table, check, repair in targets:
+        try:
+            missing = missing_shadow_tables(conn, table)
+        except apsw.Error as exc:
+            out.append(Finding(check, table, f"cannot inspect {table}: {_error(exc)}", repair))
+            continue
+        if missing:
+            out.append(Finding(check, table, f"{table} lacks its shadow table(s) {', '.join(missing)}", repair))
     return out
 
 

@@ -93,14 +93,37 @@ def _shadow_names(conn: apsw.Connection, table: str) -> list[str]:
     return [str(r[0]) for r in rows if str(r[0]) != table]
 
 
-def force_drop(conn: apsw.Connection, table: str) -> None:
-    """Drop the virtual table ``table`` even when its shadow tables are damaged or missing."""
+def _twin_sql(table: str, sql: str) -> tuple[str, str]:
+    twin = table + _TWIN_SUFFIX
+    return twin, re.sub(rf"\b{re.escape(table)}\b", twin, sql, count=1)
+
+
+def missing_shadow_tables(conn: apsw.Connection, table: str) -> list[str]:
+    """Shadow tables the virtual table ``table`` should have but does not (found by creating an
+    intact twin inside a savepoint that is rolled back: needs a connection that may write)."""
     table = _ident(table)
     sql = table_sql(conn, table)
-    if sql is None or attempt(conn, lambda: conn.execute(f"DROP TABLE {table}"))[0]:
+    if sql is None:
+        return []
+    twin, twin_sql = _twin_sql(table, sql)
+    conn.execute("SAVEPOINT doctor_twin")
+    try:
+        conn.execute(twin_sql)
+        suffixes = [name[len(twin) :] for name in _shadow_names(conn, twin)]
+    finally:
+        conn.execute("ROLLBACK TO doctor_twin")
+        conn.execute("RELEASE doctor_twin")
+    return [table + suffix for suffix in suffixes if table_sql(conn, table + suffix) is None]
+
+
+def restore_shadows(conn: apsw.Connection, table: str) -> None:
+    """Recreate the missing shadow tables of ``table`` and restore its config rows, from an intact
+    twin; afterwards the virtual table can be opened and dropped again."""
+    table = _ident(table)
+    sql = table_sql(conn, table)
+    if sql is None:
         return
-    twin = table + _TWIN_SUFFIX
-    twin_sql = re.sub(rf"\b{re.escape(table)}\b", twin, sql, count=1)
+    twin, twin_sql = _twin_sql(table, sql)
     conn.execute(f"DROP TABLE IF EXISTS {twin}")
     conn.execute(twin_sql)
     for twin_shadow in _shadow_names(conn, twin):
@@ -114,6 +137,16 @@ def force_drop(conn: apsw.Connection, table: str) -> None:
             conn.execute(f'DELETE FROM "{shadow}"')  # noqa: S608 - names checked above
             conn.execute(f'INSERT INTO "{shadow}" SELECT * FROM "{twin_shadow}"')  # noqa: S608
     conn.execute(f"DROP TABLE {twin}")
+
+
+def force_drop(conn: apsw.Connection, table: str) -> None:
+    """Drop the virtual table ``table`` even when its shadow tables are damaged or missing.
+
+    The shadow tables are restored *before* the first ``DROP``: a failed ``DROP`` leaves the
+    table's module instance broken on this connection for the rest of the transaction."""
+    if table_sql(conn, _ident(table)) is None:
+        return
+    restore_shadows(conn, table)
     conn.execute(f"DROP TABLE {table}")
 
 
@@ -122,7 +155,8 @@ def rebuild_fts(conn: apsw.Connection) -> int:
     table_ddl, trigger_ddl = _fts_definitions()
     existing = table_sql(conn, FTS_TABLE)
     rebuild = "INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')"
-    rebuilt = existing is not None and attempt(conn, lambda: conn.execute(rebuild))[0]
+    intact = existing is not None and not missing_shadow_tables(conn, FTS_TABLE)
+    rebuilt = intact and attempt(conn, lambda: conn.execute(rebuild))[0]
     if not rebuilt:
         force_drop(conn, FTS_TABLE)
         conn.execute(existing or table_ddl)
@@ -141,9 +175,10 @@ def rebuild_vectors(conn: apsw.Connection, model_id: str) -> int:
     index = vector_repo.get_index(conn, model_id)
     if index is None:
         raise vector_repo.VectorIndexMissing(f"no vector index for model {model_id}")
-    ok, count = attempt(conn, lambda: vector_repo.rebuild_index(conn, model_id))
-    if ok and count is not None:
-        return count
+    if not missing_shadow_tables(conn, index.table):
+        ok, count = attempt(conn, lambda: vector_repo.rebuild_index(conn, model_id))
+        if ok and count is not None:
+            return count
     force_drop(conn, index.table)
     return vector_repo.rebuild_index(conn, model_id)
 

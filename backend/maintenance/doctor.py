@@ -102,7 +102,12 @@ class Doctor:
 
     def collect(self, *, quick: bool = False) -> list[Finding]:
         findings = checks.sqlite_integrity(self.store.path, quick=quick)
-        findings += self.store.write(checks.fts_structure)
+        try:
+            findings += self.store.write(checks.shadow_tables)
+            findings += self.store.write(checks.fts_structure)
+        except apsw.Error as exc:  # e.g. the commit of the (empty) check transaction hits the damage
+            findings.append(Finding("fts", derived.FTS_TABLE, f"the keyword index cannot be checked: {exc}",
+                                    checks.REBUILD_FTS))  # fmt: skip
         with self.store.read() as conn:
             findings += checks.foreign_keys(conn)
             findings += checks.vector_tables(conn)
