@@ -120,6 +120,7 @@ def _move(old: Path, new: Path, checkpoint: Checkpoint) -> MoveResult:
     checkpoint("intent")
     _fold_wal(old / DB_FILE)
     staging = _staging_dir(new, move_id)
+    staging.parent.mkdir(parents=True, exist_ok=True)
     staging.mkdir(mode=0o700)
     count = size = 0
     for rel in _files(old):
