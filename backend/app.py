@@ -12,7 +12,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
 from backend import __version__
-from backend.api import documents, folders, jobs, search, system
+from backend.api import documents, folders, jobs, maintenance, search, system
 from backend.api import sync as sync_api
 from backend.api.edge import Edge
 from backend.api.errors import EXCEPTION_HANDLERS
@@ -53,6 +53,7 @@ def create_app(settings: Settings, services: Services, *, port: int, token: str)
             *folders.ROUTES,
             *search.ROUTES,
             *sync_api.ROUTES,
+            *maintenance.ROUTES,
         ],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,

@@ -166,7 +166,23 @@ COMMANDS: dict[str, tuple[str, Configure, Run]] = {
     "index": ("index files or folders, with a progress bar and a summary", _configure_index, _run_index),
     "models": ("fetch or verify the embedding model files", _configure_models, _run_models),
     "search": ("search the indexed documents (hybrid, semantic or keyword)", _configure_search, _run_search),
+    "doctor": (
+        "check the database and rebuild derived indexes (keyword and vector) from the stored data",
+        lambda p: _maintenance().configure_doctor(p),
+        lambda a, s: _maintenance().run_doctor(a, s),
+    ),
+    "move-data": (
+        "move the data dir to NEW_DIR (safe against interruption; the sidecar must not be running)",
+        lambda p: _maintenance().configure_move(p),
+        lambda a, s: _maintenance().run_move(a, s),
+    ),
 }
+
+
+def _maintenance() -> Any:
+    from backend.maintenance import commands
+
+    return commands
 
 
 def build_parser() -> argparse.ArgumentParser:

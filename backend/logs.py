@@ -6,6 +6,7 @@ ever writes to it. Configured by :func:`configure_logging`, called by ``serve`` 
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import logging.handlers
@@ -52,6 +53,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
+class _LogFile(logging.handlers.RotatingFileHandler):
+    """The log file. A record it cannot write for lack of space is dropped here (it still
+    reaches stderr) instead of printing a traceback per log line while the disk is full."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            return
+        super().handleError(record)
+
+
 def configure_logging(level: str, log_dir: Path | None, *, max_bytes: int, backups: int) -> list[logging.Handler]:
     """Send all logging to stderr (and ``log_dir/docsidecar.log``) as JSON lines.
 
@@ -62,7 +74,7 @@ def configure_logging(level: str, log_dir: Path | None, *, max_bytes: int, backu
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
         handlers.append(
-            logging.handlers.RotatingFileHandler(
+            _LogFile(
                 log_dir / "docsidecar.log",
                 maxBytes=max_bytes,
                 backupCount=backups,

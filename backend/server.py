@@ -33,6 +33,7 @@ from backend import __version__
 from backend.app import create_app
 from backend.errors import Conflict, SidecarError, Unavailable
 from backend.logs import configure_logging, remove_handlers
+from backend.maintenance.datadir import READ_ONLY_ERRNOS, preflight, read_only_error
 from backend.osdeps.filelock import InstanceLock, LockHeld
 from backend.osdeps.paths import ensure_private_dir, write_private_file
 from backend.osdeps.process import ParentWatch, exit_signals, watch_parent, watch_stdin
@@ -86,6 +87,9 @@ def serve(settings: Settings) -> int:
     try:
         ensure_private_dir(settings.data_dir)
     except OSError as exc:
+        if exc.errno in READ_ONLY_ERRNOS and settings.data_dir.is_dir():
+            emit({"event": "error", **read_only_error(settings.data_dir, settings.data_dir, exc).to_body()})
+            return 2
         emit(
             {
                 "event": "error",
@@ -93,6 +97,11 @@ def serve(settings: Settings) -> int:
                 "message": f"cannot create data dir {settings.data_dir}: {exc}",
             }
         )
+        return 2
+    try:
+        preflight(settings.data_dir)  # read-only, moved away, or an unfinished move: refuse now
+    except SidecarError as exc:
+        emit({"event": "error", **exc.to_body()})
         return 2
     handlers = configure_logging(
         settings.log_level,

@@ -29,6 +29,8 @@ from backend.ingest.chunking import ChunkingConfig, HFSpanTokenizer
 from backend.ingest.extract import ExtractionWorker
 from backend.ingest.limits import ExtractLimits
 from backend.ingest.service import IngestService
+from backend.maintenance.doctor import Doctor
+from backend.maintenance.doctor_state import last_report
 from backend.metrics import Metrics
 from backend.resources import default_models_dir
 from backend.search.service import SearchConfig, SearchService
@@ -48,7 +50,9 @@ class Services:
         self.events = EventBus()
         self.metrics = Metrics()
         self.metrics.info.labels(__version__).set(1)
-        self.store = Store(settings.data_dir)
+        self.store = Store(
+            settings.data_dir, min_free_bytes=settings.min_free_bytes, on_disk_change=self.events.publish
+        )
         self.models_dir = settings.models_dir or default_models_dir()
         self.embedding = self._embedding_service(settings.model_id)
         # which model answers queries, and the background switch when settings.model_id changed
@@ -73,6 +77,7 @@ class Services:
             max_watch_dirs=settings.watch_max_dirs,
         )  # fmt: skip
         self._components: list[Component] = [self.store, self.embedding, self.models, self.ingest, self.watcher]
+        self._components.insert(1, self.store.disk)  # free space of the data dir (backend/maintenance)
         self.search = SearchService(
             self.store, self.models, search_config(settings), count_tokens=lambda text: count_tokens(chunker, text)
         )
@@ -81,6 +86,7 @@ class Services:
             settings, self.store, self.events, self.ingest, chunker, transport=sync_transport
         )  # sync_transport: tests only
         self._components.append(self.sync)
+        self.doctor = Doctor(self.store, self.ingest.blobs.exists, notify_jobs=self._notify_jobs)
         self._started: list[Component] = []
 
     def _embedding_service(self, model_id: str) -> EmbeddingService:
@@ -123,9 +129,12 @@ class Services:
 
     def status(self, port: int | None) -> dict[str, Any]:
         counts: dict[str, Any] | None = None
+        doctor: dict[str, Any] | None = None
+        self.store.disk.check()
         if self.store.status.get().state is ComponentState.READY:
             with self.store.read() as conn:
                 counts = table_counts(conn)
+                doctor = last_report(conn)
         return {
             "version": __version__,
             "pid": os.getpid(),
@@ -135,6 +144,7 @@ class Services:
             "schema_version": self.store.schema_version,
             "counts": counts,
             "components": self.component_states(),
+            "doctor": doctor,
         }
 
 

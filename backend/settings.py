@@ -180,6 +180,12 @@ class Settings:
         "doubled at each attempt (capped at 300 s); a job gives up after 5 attempts.",
         _positive_float,
     )
+    min_free_bytes: int = _setting(
+        64 * 1024 * 1024,
+        "Jobs wait (and /v1/status reports disk_low) while the data dir's disk has less free space "
+        "than this, before it is full; 0 = only when a write fails for lack of space.",
+        _non_negative_int,
+    )
     watch_quiet_s: float = _setting(
         1.0,
         "A watched folder's events are handled once it has been quiet this long (editors save in bursts).",

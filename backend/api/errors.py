@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import apsw
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
-from backend.errors import SidecarError, ValidationFailed
+from backend.errors import SidecarError, Unavailable, ValidationFailed
 from backend.logs import request_id_var
+from backend.maintenance.diskspace import DiskFull, is_disk_full
 
 log = logging.getLogger("docsidecar.errors")
 
@@ -22,6 +24,7 @@ _CODES = {
     405: "method_not_allowed",
     409: "conflict",
     413: "payload_too_large",
+    507: "disk_full",
     415: "unsupported_media_type",
     422: "validation_failed",
     429: "too_many_requests",
@@ -68,8 +71,44 @@ def unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     return _json(500, body)
 
 
+class IndexDamaged(Unavailable):
+    """SQLite reports a damaged database or index; ``docsidecar doctor`` checks and rebuilds."""
+
+    code = "index_damaged"
+
+
+_DAMAGE_HINTS = ("fts5", "vtable constructor failed", "malformed")
+
+
+def storage_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """A write that failed for lack of space (SQLite's SQLITE_FULL, ENOSPC) is the 507 the
+    client can show and retry later; it changed nothing. A damaged index is a 503 that says
+    how to repair it. Other I/O errors stay 500s."""
+    if isinstance(exc, apsw.CorruptError) or (
+        isinstance(exc, apsw.SQLError) and any(h in str(exc).lower() for h in _DAMAGE_HINTS)
+    ):
+        log.error("database damage reported: %s", exc)
+        damaged = IndexDamaged(
+            f"the database reports damage ({exc}); run 'docsidecar doctor' (or POST /v1/doctor) to check it "
+            "and rebuild the search indexes from the stored documents",
+            detail={"cause": str(exc)},
+        )
+        return sidecar_error(request, damaged)
+    if not is_disk_full(exc):
+        return unexpected(request, exc)
+    err = DiskFull(
+        "the disk holding the data dir is full: nothing was stored; free some space and retry",
+        detail={"cause": str(exc)},
+    )
+    return sidecar_error(request, err)
+
+
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     SidecarError: sidecar_error,
     HTTPException: http_exception,
+    OSError: storage_error,
+    apsw.FullError: storage_error,
+    apsw.CorruptError: storage_error,
+    apsw.SQLError: storage_error,
     Exception: unexpected,
 }

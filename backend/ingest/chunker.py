@@ -5,11 +5,16 @@ into :class:`~backend.store.chunks.NewChunk` rows."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from backend.ingest.chunking import ChunkingConfig, SpanTokenizer, chunk_document
 from backend.ingest.extract import ExtractedDocument
 from backend.store.chunks import NewChunk
+
+RELOAD_AFTER_S = 60.0
+"""After the tokenizer failed to load (model files missing), ingest is held back this long
+before a job tries again (:attr:`Chunker.unavailable`)."""
 
 
 class Chunker:
@@ -17,14 +22,27 @@ class Chunker:
         self._load = load_tokenizer
         self.config = config
         self._tokenizer: SpanTokenizer | None = None
+        self._failed_at: float | None = None
         self._lock = threading.Lock()
 
     @property
     def tokenizer(self) -> SpanTokenizer:
         with self._lock:
             if self._tokenizer is None:
-                self._tokenizer = self._load()
+                try:
+                    self._tokenizer = self._load()
+                except Exception:
+                    self._failed_at = time.monotonic()
+                    raise
+                self._failed_at = None
             return self._tokenizer
+
+    @property
+    def unavailable(self) -> bool:
+        """The tokenizer failed to load less than RELOAD_AFTER_S ago (a gate for ingest jobs)."""
+        with self._lock:
+            failed = self._failed_at
+        return failed is not None and time.monotonic() - failed < RELOAD_AFTER_S
 
     def chunk(self, doc: ExtractedDocument) -> list[NewChunk]:
         return [

@@ -55,6 +55,10 @@ log = logging.getLogger("docsidecar.ingest")
 HASH_CHUNK = 1024 * 1024
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
 LOADING_STATES = frozenset({"idle", "starting"})
+TOKENIZER_RETRY_S = 1.0
+"""A document that cannot be chunked because the model files are missing goes back to the queue
+for this long, costing no attempt; meanwhile the ingest gate holds every ingest job back
+(``Chunker.unavailable``) until the files are back (``docsidecar models fetch``)."""
 
 
 class JobCancelled(Exception):
@@ -222,7 +226,12 @@ class IngestPipeline:
         title = extracted.title or doc.filename
         self.store.write(lambda c: doc_repo.set_status(c, doc.id, "extracted", None, title=title, mime=extracted.mime))
         ctx.check()
-        new_chunks = self.chunker.chunk(extracted)
+        try:
+            new_chunks = self.chunker.chunk(extracted)
+        except Unavailable as exc:  # the model's tokenizer is missing: wait for it, costing no attempt
+            raise WaitForModel(
+                f"cannot chunk without the tokenizer: {exc.message}", retry_after=TOKENIZER_RETRY_S
+            ) from exc
         if not new_chunks:
             empty = ExtractedDocument(mime=extracted.mime, status="no_text", reason="no text to index")
             self._not_indexable(doc, empty)

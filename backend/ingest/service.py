@@ -106,8 +106,9 @@ class IngestService:
         self.status = StatusCell()
 
     def _model_settled(self) -> bool:
-        """Ingest waits while the model loads (then runs with it, or keyword-only if it failed)."""
-        return self.embedding.state not in LOADING_STATES
+        """Ingest waits while the model loads (then runs with it, or keyword-only if it failed),
+        and while the tokenizer chunking needs cannot be loaded (model files missing)."""
+        return self.embedding.state not in LOADING_STATES and not self.pipeline.chunker.unavailable
 
     def _model_ready(self) -> bool:
         return self.embedding.state == "ready"
@@ -138,6 +139,7 @@ class IngestService:
 
     # -- adding documents ------------------------------------------------------------------
     def _check_backpressure(self) -> None:
+        self.store.disk.refuse_if_full()  # 507 while the data dir's disk is full (backend/maintenance)
         with self.store.read() as conn:
             queued = jobs.counts_by_state(conn).get("queued", 0)
         if queued >= self.max_queued:
@@ -339,6 +341,7 @@ class IngestService:
             current = jobs.get(conn, current.id) if current else None  # with its stored progress
         return {
             "paused": self.worker.paused,
+            "held_for": self.worker.held_for,  # "disk space" while the data dir's disk is full
             "queued": counts.get("queued", 0),
             "running": current.to_dict() if current else None,
             "limit": self.max_queued,

@@ -9,6 +9,13 @@ with an ETA. ``pause()`` stops claiming new jobs (the running one finishes), per
 ``gates`` hold back job kinds whose prerequisite is not there yet (ingest waits while the
 embedding model loads): such jobs stay ``queued`` instead of being claimed and bounced, so a
 crash during model loading costs them no attempt.
+
+A full disk (:mod:`backend.maintenance.diskspace`) holds back every kind the same way: a job
+that failed on it is re-queued without counting an attempt, and the worker claims nothing
+while ``store.disk`` says the disk is full. A state change that cannot be written then (the
+disk is full) is kept and written first once space is back; the thread never dies of it.
+Schedules (claiming due jobs, backoff) read the wall clock through ``clock``
+(:mod:`backend.maintenance.clock`).
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ from backend.components import ComponentState, StatusCell
 from backend.errors import SidecarError, Unavailable
 from backend.events import EventBus
 from backend.ingest.pipeline import JobCancelled, JobContext, JobInterrupted, Transient, WaitForModel
+from backend.maintenance.clock import SYSTEM_CLOCK, Clock
+from backend.maintenance.diskspace import is_disk_full
 from backend.store import Store, jobs, kv
 from backend.store import documents as doc_repo
 
@@ -35,6 +44,7 @@ Gate = Callable[[], bool]
 PAUSED_KEY = "ingest.paused"
 PROGRESS_EVERY_S = 0.25
 GATED_POLL_S = 0.2
+DISK_FULL_REASON = "waiting for disk space"
 
 
 @dataclass
@@ -59,6 +69,7 @@ class JobWorker:
         gates: dict[str, Gate] | None = None,
         retry_base_s: float = jobs.DEFAULT_RETRY_BASE_S,
         thread_name: str = "job-worker",
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.store = store
         self.events = events
@@ -66,19 +77,30 @@ class JobWorker:
         self.gates = gates or {}
         self.retry_base_s = retry_base_s
         self.thread_name = thread_name
+        self.clock = clock
         self.status = StatusCell()
         self._wake = threading.Condition()
         self._stopping = False
         self._paused = False
         self._thread: threading.Thread | None = None
         self._running: _Running | None = None
-        self.outcomes: dict[str, int] = {"done": 0, "failed": 0, "cancelled": 0, "retried": 0}
+        self._deferred: list[Callable[[apsw.Connection], object]] = []  # worker thread only
+        self.held_for: str | None = None
+        """Why no job is claimed although some may be due (``"disk space"``), else None."""
+        self.outcomes: dict[str, int] = {"done": 0, "failed": 0, "cancelled": 0, "retried": 0, "disk_full": 0}
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
         with self.store.read() as conn:
             self._paused = kv.get(conn, PAUSED_KEY) == "1"
-        recovered = self.store.write(self._recover)
+        try:
+            recovered = self.store.write(self._recover)
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            log.error("cannot recover interrupted jobs now (disk full); will once space is back")
+            self._deferred.append(self._recover)
+            recovered = 0
         if recovered:
             log.warning("recovered %d job(s) interrupted by a restart", recovered)
         self._thread = threading.Thread(target=self._main, name=self.thread_name)
@@ -157,6 +179,11 @@ class JobWorker:
                 if self._stopping:
                     return
                 paused = self._paused
+            if not self._writable():
+                self.held_for = DISK_FULL_REASON.removeprefix("waiting for ")
+                self._idle((), paused, True)
+                continue
+            self.held_for = None
             kinds, gated = self._open_kinds()
             job = None if paused else self._claim(kinds)
             if job is None:
@@ -164,18 +191,47 @@ class JobWorker:
                 continue
             self._execute(job)
 
+    def _writable(self) -> bool:
+        """The disk has room and every state change held back by a full disk is written."""
+        if not self.store.disk.writable():
+            return False
+        while self._deferred:
+            try:
+                self.store.write(self._deferred[0])
+            except Exception as exc:
+                if not is_disk_full(exc):
+                    log.exception("dropping a job state change that cannot be written")
+                    self._deferred.pop(0)
+                    continue
+                return False
+            self._deferred.pop(0)
+        return True
+
+    def _write(self, fn: Callable[[apsw.Connection], object]) -> object | None:
+        """Write a job state change; on a full disk keep it for later (returns None)."""
+        try:
+            return self.store.write(fn)
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            log.warning("disk full: the job state change is written once space is back")
+            self._deferred.append(fn)
+            return None
+
     def _claim(self, kinds: tuple[str, ...]) -> jobs.Job | None:
         try:
-            return self.store.write(lambda c: jobs.claim_next(c, kinds))
-        except SidecarError:
-            log.exception("cannot claim jobs")
+            return self.store.write(lambda c: jobs.claim_next(c, kinds, self.clock.time()))
+        except Exception as exc:
+            if not isinstance(exc, SidecarError) and not is_disk_full(exc):
+                raise
+            log.warning("cannot claim jobs: %s", exc)
             return None
 
     def _idle(self, kinds: tuple[str, ...], paused: bool, gated: bool) -> None:
         timeout = GATED_POLL_S if gated and not paused else 1.0
         if not paused:
             with self.store.read() as conn:
-                due = jobs.next_due_in(conn, kinds)
+                due = jobs.next_due_in(conn, kinds, self.clock.time())
             if due is not None:
                 timeout = min(timeout, max(0.01, due))
         with self._wake:
@@ -198,27 +254,53 @@ class JobWorker:
         except JobCancelled:
             self._finish(job, "cancelled", None)
         except WaitForModel as exc:
-            message, delay = exc.message, exc.retry_after
-            self.store.write(lambda c: jobs.retry_later(c, job, message, count_attempt=False, delay=delay))
+            message, delay, now = exc.message, exc.retry_after, self.clock.time()
+            self._write(lambda c: jobs.retry_later(c, job, message, count_attempt=False, delay=delay, now=now))
         except (Transient, Unavailable, OSError) as exc:
-            self._retry(job, str(getattr(exc, "message", exc)))
+            if is_disk_full(exc):
+                self._disk_full(job, exc)
+            else:
+                self._retry(job, str(getattr(exc, "message", exc)))
         except Exception as exc:
-            log.exception("job %d (%s) failed", job.id, job.kind)
-            self._retry(job, f"{type(exc).__name__}: {exc}")
+            if is_disk_full(exc):
+                self._disk_full(job, exc)
+            else:
+                log.exception("job %d (%s) failed", job.id, job.kind)
+                self._retry(job, f"{type(exc).__name__}: {exc}")
         else:
             self._finish(job, "done", None)
         finally:
             with self._wake:
                 self._running = None
 
+    def _disk_full(self, job: jobs.Job, exc: Exception) -> None:
+        """No space to commit the job's work: back to the queue without counting an attempt;
+        it runs again once the disk guard sees space (the document says why meanwhile)."""
+        self.store.disk.report(exc)
+        error = f"disk full: {exc}; {DISK_FULL_REASON}"
+        now = self.clock.time()
+
+        def write(conn: apsw.Connection) -> None:
+            jobs.retry_later(conn, job, error, count_attempt=False, delay=1.0, now=now)
+            if job.kind == "ingest" and job.document_id and doc_repo.get(conn, job.document_id) is not None:
+                doc_repo.update(conn, job.document_id, sync=False, status_reason=DISK_FULL_REASON)
+
+        self._write(write)
+        self.outcomes["disk_full"] += 1
+        self.events.publish(
+            "job.waiting", {"job_id": job.id, "document_id": job.document_id, "reason": DISK_FULL_REASON}
+        )
+
     def _retry(self, job: jobs.Job, error: str) -> None:
+        now = self.clock.time()
+
         def write(conn: apsw.Connection) -> str:
-            state = jobs.retry_later(conn, job, error, base=self.retry_base_s)
+            state = jobs.retry_later(conn, job, error, base=self.retry_base_s, now=now)
             if state == "failed":  # the document says why, in the same transaction
                 _mark_document_failed(conn, job, error)
             return state
 
-        state = self.store.write(write)
+        state = self._write(write) or "queued"
         if state == "failed":
             self.outcomes["failed"] += 1
             self.events.publish(
@@ -235,7 +317,7 @@ class JobWorker:
             self.events.publish("job.retrying", {"job_id": job.id, "document_id": job.document_id, "error": error})
 
     def _finish(self, job: jobs.Job, state: str, error: str | None) -> None:
-        self.store.write(lambda c: jobs.finish(c, job.id, state, error))
+        self._write(lambda c: jobs.finish(c, job.id, state, error))
         self.outcomes[state] += 1
         self.events.publish(f"job.{state}", {"job_id": job.id, "kind": job.kind, "document_id": job.document_id})
 

@@ -60,7 +60,8 @@ def gaps_from(conn: apsw.Connection, model_id: str, start_id: int, limit: int) -
 def other_jobs_waiting(conn: apsw.Connection) -> bool:
     """Whether a due job of another kind (document ingest) waits behind a running build."""
     row = conn.execute(
-        "SELECT 1 FROM jobs WHERE state = 'queued' AND kind != ? AND not_before <= ? LIMIT 1", (KIND, time.time())
+        f"SELECT 1 FROM jobs WHERE state = 'queued' AND kind != :kind AND {jobs.due_sql()} LIMIT 1",  # noqa: S608
+        {"kind": KIND, "now": time.time(), "max_backoff": jobs.MAX_BACKOFF_S},
     ).fetchone()
     return row is not None
 

@@ -5,8 +5,12 @@ with ``not_before`` pushed out by exponential backoff. On start-up, jobs left ``
 a crash are re-queued with one attempt counted, so a file that crashes the process every time
 ends ``failed`` instead of looping forever.
 
-Wall-clock jumps: a ``not_before`` further in the future than the longest possible backoff
-can only come from a clock that jumped backwards, so such jobs are treated as due.
+Wall-clock jumps: a queued job whose ``updated_at`` (when its delay was set) is later than
+"now", or whose ``not_before`` is further in the future than the longest possible backoff, can
+only come from a clock that jumped backwards, so it is treated as due (:func:`due_sql`): after
+a backward jump no job waits longer than the delay it was given. A forward jump only makes
+waiting jobs due early. Callers that schedule pass ``now`` from their clock
+(:mod:`backend.maintenance.clock`).
 """
 
 from __future__ import annotations
@@ -124,16 +128,24 @@ def get(conn: apsw.Connection, job_id: int) -> Job | None:
     return _job(row) if row else None
 
 
+def due_sql(now_param: str = ":now") -> str:
+    """SQL condition (on ``jobs`` columns) for "due at ``now_param``", robust to clock jumps;
+    bind ``:max_backoff`` to :data:`MAX_BACKOFF_S` as well."""
+    return f"(not_before <= {now_param} OR updated_at > {now_param} OR not_before > {now_param} + :max_backoff)"
+
+
 def claim_next(conn: apsw.Connection, kinds: tuple[str, ...], now: float | None = None) -> Job | None:
     """Mark the next due queued job of these kinds running and return it."""
     if not kinds:
         return None
     now = time.time() if now is None else now
-    marks = ",".join("?" * len(kinds))
+    params: dict[str, object] = {f"k{i}": kind for i, kind in enumerate(kinds)}
+    params |= {"now": now, "max_backoff": MAX_BACKOFF_S}
+    marks = ",".join(f":k{i}" for i in range(len(kinds)))
     row = conn.execute(
         f"SELECT id FROM jobs WHERE state = 'queued' AND kind IN ({marks}) "  # noqa: S608
-        "AND (not_before <= ? OR not_before > ?) ORDER BY priority DESC, id LIMIT 1",
-        (*kinds, now, now + MAX_BACKOFF_S),
+        f"AND {due_sql()} ORDER BY priority DESC, id LIMIT 1",
+        params,
     ).fetchone()
     if row is None:
         return None
@@ -149,15 +161,17 @@ def next_due_in(conn: apsw.Connection, kinds: tuple[str, ...], now: float | None
     if not kinds:
         return None
     now = time.time() if now is None else now
-    marks = ",".join("?" * len(kinds))
+    params: dict[str, object] = {f"k{i}": kind for i, kind in enumerate(kinds)}
+    params |= {"now": now, "max_backoff": MAX_BACKOFF_S}
+    marks = ",".join(f":k{i}" for i in range(len(kinds)))
     row = conn.execute(
-        f"SELECT min(not_before) FROM jobs WHERE state = 'queued' AND kind IN ({marks})",  # noqa: S608
-        kinds,
+        f"SELECT min(CASE WHEN {due_sql()} THEN :now ELSE not_before END) FROM jobs "  # noqa: S608
+        f"WHERE state = 'queued' AND kind IN ({marks})",
+        params,
     ).fetchone()
     if row is None or row[0] is None:
         return None
-    due = float(row[0])
-    return 0.0 if due > now + MAX_BACKOFF_S else max(0.0, due - now)
+    return max(0.0, float(row[0]) - now)
 
 
 def progress(conn: apsw.Connection, job_id: int, done: int, total: int) -> None:
@@ -185,10 +199,11 @@ def retry_later(
     count_attempt: bool = True,
     delay: float | None = None,
     base: float = DEFAULT_RETRY_BASE_S,
+    now: float | None = None,
 ) -> str:
     """Re-queue after a transient failure (or fail once attempts are used up); returns the new state."""
     attempts = job.attempts + (1 if count_attempt else 0)
-    now = time.time()
+    now = time.time() if now is None else now
     if attempts >= job.max_attempts:
         conn.execute("UPDATE jobs SET attempts = ? WHERE id = ?", (attempts, job.id))
         finish(conn, job.id, "failed", f"{error} (gave up after {attempts} attempts)")

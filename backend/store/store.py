@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import apsw
 
 from backend.components import ComponentState, StatusCell
+from backend.maintenance.diskspace import DiskGuard
 from backend.osdeps.paths import ensure_private_dir
 from backend.store.migrations import load_migrations
 from backend.store.readers import ReaderPool
@@ -27,10 +28,19 @@ class Store:
 
     name = "store"
 
-    def __init__(self, data_dir: Path, *, readers: int = 4) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        readers: int = 4,
+        min_free_bytes: int = 0,
+        on_disk_change: Callable[[str, dict[str, Any]], object] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.path = data_dir / DB_FILENAME
-        self._writer = Writer(self.path, load_migrations())
+        self.disk = DiskGuard(data_dir, min_free_bytes, on_change=on_disk_change)
+        """Whether the disk has room; every failed write is reported to it (a component of its own)."""
+        self._writer = Writer(self.path, load_migrations(), on_error=self.disk.report)
         self._readers = ReaderPool(self.path, size=readers)
         self.status = StatusCell()
 

@@ -42,9 +42,18 @@ class WriterStopped(Unavailable):
 class Writer:
     """Owns the write connection and the thread that uses it."""
 
-    def __init__(self, path: Path, migrations: list[Migration], *, name: str = "sqlite-writer") -> None:
+    def __init__(
+        self,
+        path: Path,
+        migrations: list[Migration],
+        *,
+        name: str = "sqlite-writer",
+        on_error: Callable[[BaseException], object] | None = None,
+    ) -> None:
         self.path = path
         self.name = name
+        self._on_error = on_error
+        """Told about every failed write (the disk guard recognises a full disk in it)."""
         self._migrations = migrations
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -93,6 +102,13 @@ class Writer:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    def _report(self, exc: BaseException) -> None:
+        if self._on_error is not None:
+            try:
+                self._on_error(exc)
+            except Exception:  # reporting must never break the writer
+                log.exception("error hook failed")
+
     # -- writer thread -------------------------------------------------------------------
     def _main(self, ready: Future[int]) -> None:
         try:
@@ -138,6 +154,7 @@ class Writer:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except apsw.Error as exc:
+            self._report(exc)
             for _, fut in batch:
                 fut.set_exception(exc)
             return
@@ -150,6 +167,7 @@ class Writer:
             except BaseException as exc:  # noqa: BLE001 - handed to the caller through the future
                 conn.execute("ROLLBACK TO w")
                 conn.execute("RELEASE w")
+                self._report(exc)
                 outcomes.append((fut, False, exc))
             else:
                 conn.execute("RELEASE w")
@@ -160,6 +178,7 @@ class Writer:
             log.exception("commit failed; the batch of %d writes was rolled back", len(batch))
             if not conn.getautocommit():
                 conn.execute("ROLLBACK")
+            self._report(exc)
             for fut, _, _ in outcomes:
                 fut.set_exception(exc)
             return
