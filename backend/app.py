@@ -8,14 +8,14 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from litestar import Litestar
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin
 
 from backend import __version__
 from backend.api import documents, folders, jobs, maintenance, search, system
 from backend.api import sync as sync_api
 from backend.api.edge import Edge
 from backend.api.errors import EXCEPTION_HANDLERS
+from backend.api.openapi import openapi_config
+from backend.api.options import options_handlers
 from backend.security import allowed_hosts
 from backend.services import Services
 from backend.settings import Settings
@@ -42,28 +42,24 @@ def create_app(settings: Settings, services: Services, *, port: int, token: str)
     def provide_services() -> Services:
         return services
 
+    routes = [
+        system.health,
+        system.status,
+        system.metrics,
+        system.events,
+        *documents.ROUTES,
+        *jobs.ROUTES,
+        *folders.ROUTES,
+        *search.ROUTES,
+        *sync_api.ROUTES,
+        *maintenance.ROUTES,
+    ]
     app = Litestar(
-        route_handlers=[
-            system.health,
-            system.status,
-            system.metrics,
-            system.events,
-            *documents.ROUTES,
-            *jobs.ROUTES,
-            *folders.ROUTES,
-            *search.ROUTES,
-            *sync_api.ROUTES,
-            *maintenance.ROUTES,
-        ],
+        route_handlers=[*options_handlers(routes), *routes],  # OPTIONS first: see backend/api/options.py
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
-        openapi_config=OpenAPIConfig(
-            title="docsidecar",
-            version=__version__,
-            path=OPENAPI_PATH,
-            render_plugins=[JsonRenderPlugin()],
-        ),
+        openapi_config=openapi_config("docsidecar", __version__, OPENAPI_PATH),
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,
         debug=False,

@@ -8,9 +8,14 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Request, Response, delete, get, post
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import File
 
+from backend.api.params import Offset, QueryRowId
+from backend.api.schemas import reply
+from backend.api.schemas.errors import errors
+from backend.api.schemas.library import ChunkPage, Deleted, DocumentAdded, DocumentOut, DocumentPage, DocumentReindex
 from backend.api.uploads import parse_upload
 from backend.errors import BadRequest, NotFound, PayloadTooLarge, SidecarError, ValidationFailed
 from backend.ingest.service import check_scope, check_tags
@@ -42,10 +47,11 @@ def _decode(raw: bytes, type_: type[Any]) -> Any:
     summary="Add a document: multipart upload (file, scope, tags) or JSON {path, scope, tags}",
     tags=["documents"],
     request_max_body_size=None,
-)
-async def add_document(
-    request: Request[Any, Any, Any], services: NamedDependency[Services]
-) -> Response[dict[str, Any]]:
+    responses={200: ResponseSpec(DocumentAdded, description="Duplicate upload: the existing document, nothing added",
+                                 generate_examples=False),
+               **errors(400, 404, 409, 413, 415, 422, 429)},
+)  # fmt: skip
+async def add_document(request: Request[Any, Any, Any], services: NamedDependency[Services]) -> Response[DocumentAdded]:
     """202 with the document and its ingest job; 200 with ``"duplicate": true`` when the same
     bytes were already uploaded into the same scope (a retried upload), nothing added."""
     settings = services.settings
@@ -61,7 +67,7 @@ async def add_document(
                 raise PayloadTooLarge(f"request body over {settings.max_body_bytes} bytes")
         req = _decode(bytes(body), PathRequest)
         doc, job = await _in_thread(services.ingest.add_path, req.path, check_scope(req.scope), check_tags(req.tags))
-        return Response({"document": doc.to_dict(), "job_id": job.id}, status_code=202)
+        return Response(reply({"document": doc.to_dict(), "job_id": job.id}, DocumentAdded), status_code=202)
     if length is not None and length.isdigit() and int(length) > settings.max_upload_bytes + 1024 * 1024:
         raise PayloadTooLarge(
             f"upload over the limit of {settings.max_upload_bytes} bytes",
@@ -78,8 +84,8 @@ async def add_document(
     except SidecarError:
         await _in_thread(services.ingest.discard_upload, upload.blob_key)
         raise
-    reply = {"document": doc.to_dict(), "job_id": job.id, "duplicate": duplicate}
-    return Response(reply, status_code=200 if duplicate else 202)
+    added = reply({"document": doc.to_dict(), "job_id": job.id, "duplicate": duplicate}, DocumentAdded)
+    return Response(added, status_code=200 if duplicate else 202)
 
 
 async def _in_thread(fn: Any, *args: Any) -> Any:
@@ -93,17 +99,18 @@ async def _in_thread(fn: Any, *args: Any) -> Any:
     summary="List documents (newest first, cursor-paginated)",
     tags=["documents"],
     sync_to_thread=True,
+    responses=errors(422),
 )
 def list_documents(
     services: NamedDependency[Services],
     doc_scope: Annotated[str | None, QueryParameter(name="scope")] = None,
     tag: FromQuery[str | None] = None,
     status: FromQuery[str | None] = None,
-    folder_id: FromQuery[int | None] = None,
+    folder_id: QueryRowId = None,
     source: FromQuery[str | None] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
     cursor: FromQuery[str | None] = None,
-) -> dict[str, Any]:
+) -> DocumentPage:
     if status is not None and status not in doc_repo.STATUSES:
         raise ValidationFailed(f"unknown status {status!r}", detail={"allowed": list(doc_repo.STATUSES)})
     if source is not None and source not in doc_repo.SOURCES:
@@ -114,7 +121,7 @@ def list_documents(
             docs, next_cursor = doc_repo.list_documents(conn, query)
         except ValueError as exc:
             raise ValidationFailed(str(exc), detail={"field": "cursor"}) from exc
-    return {"items": [d.to_dict() for d in docs], "next_cursor": next_cursor}
+    return reply({"items": [d.to_dict() for d in docs], "next_cursor": next_cursor}, DocumentPage)
 
 
 def _get_doc(services: Services, doc_id: FromPath[str]) -> doc_repo.Document:
@@ -125,9 +132,12 @@ def _get_doc(services: Services, doc_id: FromPath[str]) -> doc_repo.Document:
     return doc
 
 
-@get("/v1/documents/{doc_id:str}", summary="One document", tags=["documents"], sync_to_thread=True)
-def get_document(services: NamedDependency[Services], doc_id: FromPath[str]) -> dict[str, Any]:
-    return _get_doc(services, doc_id).to_dict()
+@get(
+    "/v1/documents/{doc_id:str}", summary="One document", tags=["documents"], sync_to_thread=True,
+    responses=errors(404),
+)  # fmt: skip
+def get_document(services: NamedDependency[Services], doc_id: FromPath[str]) -> DocumentOut:
+    return reply(_get_doc(services, doc_id).to_dict(), DocumentOut)
 
 
 @get(
@@ -135,7 +145,9 @@ def get_document(services: NamedDependency[Services], doc_id: FromPath[str]) -> 
     summary="The document's original bytes",
     tags=["documents"],
     sync_to_thread=True,
-)
+    responses={200: ResponseSpec(bytes, media_type="*/*", description="The file, in its own media type",
+                                 generate_examples=False), **errors(404, 503)},
+)  # fmt: skip
 def get_content(services: NamedDependency[Services], doc_id: FromPath[str]) -> File:
     doc = _get_doc(services, doc_id)
     if not doc.path and not doc.blob_key and doc.source == "remote":
@@ -159,18 +171,19 @@ def get_content(services: NamedDependency[Services], doc_id: FromPath[str]) -> F
     summary="The document's chunks in order",
     tags=["documents"],
     sync_to_thread=True,
+    responses=errors(404, 422),
 )
 def get_chunks(
     services: NamedDependency[Services],
     doc_id: FromPath[str],
-    offset: Annotated[int, QueryParameter(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 100,
-) -> dict[str, Any]:
+) -> ChunkPage:
     doc = _get_doc(services, doc_id)
     with services.store.read() as conn:
         items = chunk_repo.list_chunks(conn, doc_id, offset=offset, limit=limit)
     nxt = offset + len(items) if offset + len(items) < doc.chunk_count else None
-    return {"document_id": doc_id, "total": doc.chunk_count, "items": items, "next_offset": nxt}
+    return reply({"document_id": doc_id, "total": doc.chunk_count, "items": items, "next_offset": nxt}, ChunkPage)
 
 
 @delete(
@@ -179,10 +192,11 @@ def get_chunks(
     tags=["documents"],
     status_code=200,
     sync_to_thread=True,
+    responses=errors(404, 409),
 )
-def delete_document(services: NamedDependency[Services], doc_id: FromPath[str]) -> dict[str, Any]:
+def delete_document(services: NamedDependency[Services], doc_id: FromPath[str]) -> Deleted:
     doc = services.ingest.delete(doc_id)
-    return {"deleted": doc.id}
+    return Deleted(deleted=doc.id)
 
 
 @post(
@@ -191,10 +205,11 @@ def delete_document(services: NamedDependency[Services], doc_id: FromPath[str]) 
     tags=["documents"],
     status_code=202,
     sync_to_thread=True,
+    responses=errors(404),
 )
-def reindex_document(services: NamedDependency[Services], doc_id: FromPath[str]) -> dict[str, Any]:
+def reindex_document(services: NamedDependency[Services], doc_id: FromPath[str]) -> DocumentReindex:
     job = services.ingest.reindex(doc_id)
-    return {"document_id": doc_id, "job_id": job.id}
+    return DocumentReindex(document_id=doc_id, job_id=job.id)
 
 
 ROUTES = [

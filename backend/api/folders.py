@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 from litestar import delete, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromQuery, JSONBody
 
 from backend.api.guards import json_body
+from backend.api.params import RowId
+from backend.api.schemas import reply
+from backend.api.schemas.errors import errors
+from backend.api.schemas.library import Coverage, FolderDeleted, FolderList, FolderOut, RescanQueued
 from backend.errors import NotFound
 from backend.ingest.coverage import coverage
 from backend.ingest.service import check_scope
@@ -45,13 +47,14 @@ def _check_globs(globs: list[str] | None, field: str) -> tuple[str, ...] | None:
     status_code=201,
     guards=[json_body],
     sync_to_thread=True,
+    responses=errors(400, 404, 409, 415, 422),
 )
-def add_folder(services: NamedDependency[Services], data: JSONBody[FolderRequest]) -> dict[str, Any]:
+def add_folder(services: NamedDependency[Services], data: JSONBody[FolderRequest]) -> FolderOut:
     folder = services.watcher.add_folder(
         data.path, check_scope(data.scope), data.recursive,
         _check_globs(data.include, "include"), _check_globs(data.exclude, "exclude") or (),
     )  # fmt: skip
-    return folder.to_dict()
+    return reply(folder.to_dict(), FolderOut)
 
 
 @get(
@@ -59,16 +62,14 @@ def add_folder(services: NamedDependency[Services], data: JSONBody[FolderRequest
     summary="Watched folders with their watch mode",
     tags=["folders"],
     sync_to_thread=True,
+    responses=errors(),
 )
-def list_folders(services: NamedDependency[Services]) -> dict[str, Any]:
+def list_folders(services: NamedDependency[Services]) -> FolderList:
     with services.store.read() as conn:
         folders = folder_repo.list_folders(conn)
     states = services.watcher.folder_states()
-    return {
-        "items": [
-            {**f.to_dict(), **states.get(f.id, {"mode": "stopped", "error": None, "pending": 0})} for f in folders
-        ]
-    }
+    items = [{**f.to_dict(), **states.get(f.id, {"mode": "stopped", "error": None, "pending": 0})} for f in folders]
+    return reply({"items": items}, FolderList)
 
 
 @delete(
@@ -77,12 +78,13 @@ def list_folders(services: NamedDependency[Services]) -> dict[str, Any]:
     tags=["folders"],
     status_code=200,
     sync_to_thread=True,
+    responses=errors(404, 422),
 )
 def remove_folder(
-    services: NamedDependency[Services], folder_id: FromPath[int], keep_documents: FromQuery[bool] = False
-) -> dict[str, Any]:
+    services: NamedDependency[Services], folder_id: RowId, keep_documents: FromQuery[bool] = False
+) -> FolderDeleted:
     services.watcher.remove_folder(folder_id, keep_documents)
-    return {"deleted": folder_id}
+    return FolderDeleted(deleted=folder_id)
 
 
 @post(
@@ -91,13 +93,14 @@ def remove_folder(
     tags=["folders"],
     status_code=202,
     sync_to_thread=True,
+    responses=errors(404, 422),
 )
-def rescan_folder(services: NamedDependency[Services], folder_id: FromPath[int]) -> dict[str, Any]:
+def rescan_folder(services: NamedDependency[Services], folder_id: RowId) -> RescanQueued:
     with services.store.read() as conn:
         if folder_repo.get(conn, folder_id) is None:
             raise NotFound(f"no folder {folder_id}", detail={"folder_id": folder_id})
     services.watcher.rescan(folder_id)
-    return {"folder_id": folder_id, "rescan": "queued"}
+    return RescanQueued(folder_id=folder_id, rescan="queued")
 
 
 @get(
@@ -105,10 +108,11 @@ def rescan_folder(services: NamedDependency[Services], folder_id: FromPath[int])
     summary="Per folder and scope: how many files are indexed, pending, skipped, failed and why",
     tags=["folders"],
     sync_to_thread=True,
+    responses=errors(),
 )
-def get_coverage(services: NamedDependency[Services]) -> dict[str, Any]:
+def get_coverage(services: NamedDependency[Services]) -> Coverage:
     with services.store.read() as conn:
-        return coverage(conn)
+        return reply(coverage(conn), Coverage)
 
 
 ROUTES = [add_folder, list_folders, remove_folder, rescan_folder, get_coverage]

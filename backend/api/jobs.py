@@ -2,40 +2,50 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from litestar import get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromQuery, QueryParameter
 
+from backend.api.params import QueryRowId, RowId
+from backend.api.schemas import reply
+from backend.api.schemas.errors import errors
+from backend.api.schemas.library import JobOut, JobPage, QueueState
 from backend.errors import NotFound, ValidationFailed
 from backend.services import Services
 from backend.store import jobs as job_repo
 
 
-@get("/v1/jobs", summary="List jobs (newest first)", tags=["jobs"], sync_to_thread=True)
+@get("/v1/jobs", summary="List jobs (newest first)", tags=["jobs"], sync_to_thread=True, responses=errors(422))
 def list_jobs(
     services: NamedDependency[Services],
     job_state: Annotated[str | None, QueryParameter(name="state")] = None,
     kind: FromQuery[str | None] = None,
     document_id: FromQuery[str | None] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
-    before: Annotated[int | None, QueryParameter(ge=1)] = None,
-) -> dict[str, Any]:
+    before: QueryRowId = None,
+) -> JobPage:
     if job_state is not None and job_state not in job_repo.STATES:
         raise ValidationFailed(f"unknown state {job_state!r}", detail={"allowed": list(job_repo.STATES)})
     with services.store.read() as conn:
         items, nxt = job_repo.list_jobs(conn, job_repo.JobQuery(job_state, kind, document_id, limit, before))
-    return {"items": [j.to_dict() for j in items], "next_before": nxt}
+    return reply({"items": [j.to_dict() for j in items], "next_before": nxt}, JobPage)
 
 
-@get("/v1/jobs/{job_id:int}", summary="One job with its progress", tags=["jobs"], sync_to_thread=True)
-def get_job(services: NamedDependency[Services], job_id: FromPath[int]) -> dict[str, Any]:
+@get(
+    "/v1/jobs/{job_id:int}",
+    summary="One job with its progress",
+    tags=["jobs"],
+    sync_to_thread=True,
+    responses=errors(404, 422),
+)
+def get_job(services: NamedDependency[Services], job_id: RowId) -> JobOut:
     with services.store.read() as conn:
         job = job_repo.get(conn, job_id)
     if job is None:
         raise NotFound(f"no job {job_id}", detail={"job_id": job_id})
-    return job.to_dict()
+    return reply(job.to_dict(), JobOut)
 
 
 @post(
@@ -44,9 +54,10 @@ def get_job(services: NamedDependency[Services], job_id: FromPath[int]) -> dict[
     tags=["jobs"],
     status_code=202,
     sync_to_thread=True,
+    responses=errors(404, 409, 422),
 )
-def cancel_job(services: NamedDependency[Services], job_id: FromPath[int]) -> dict[str, Any]:
-    return services.ingest.cancel_job(job_id).to_dict()
+def cancel_job(services: NamedDependency[Services], job_id: RowId) -> JobOut:
+    return reply(services.ingest.cancel_job(job_id).to_dict(), JobOut)
 
 
 @get(
@@ -54,9 +65,10 @@ def cancel_job(services: NamedDependency[Services], job_id: FromPath[int]) -> di
     summary="Ingest queue state (paused, queued, running job)",
     tags=["jobs"],
     sync_to_thread=True,
+    responses=errors(),
 )
-def ingest_state(services: NamedDependency[Services]) -> dict[str, Any]:
-    return services.ingest.queue_state()
+def ingest_state(services: NamedDependency[Services]) -> QueueState:
+    return reply(services.ingest.queue_state(), QueueState)
 
 
 @post(
@@ -65,10 +77,11 @@ def ingest_state(services: NamedDependency[Services]) -> dict[str, Any]:
     tags=["jobs"],
     status_code=200,
     sync_to_thread=True,
+    responses=errors(),
 )
-def pause(services: NamedDependency[Services]) -> dict[str, Any]:
+def pause(services: NamedDependency[Services]) -> QueueState:
     services.ingest.worker.pause()
-    return services.ingest.queue_state()
+    return reply(services.ingest.queue_state(), QueueState)
 
 
 @post(
@@ -77,10 +90,11 @@ def pause(services: NamedDependency[Services]) -> dict[str, Any]:
     tags=["jobs"],
     status_code=200,
     sync_to_thread=True,
+    responses=errors(),
 )
-def resume(services: NamedDependency[Services]) -> dict[str, Any]:
+def resume(services: NamedDependency[Services]) -> QueueState:
     services.ingest.worker.resume()
-    return services.ingest.queue_state()
+    return reply(services.ingest.queue_state(), QueueState)
 
 
 ROUTES = [list_jobs, get_job, cancel_job, ingest_state, pause, resume]

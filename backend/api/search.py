@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
 from litestar import post
@@ -11,6 +11,9 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from backend.api.guards import json_body
+from backend.api.schemas import reply
+from backend.api.schemas.errors import errors
+from backend.api.schemas.search import ContextResult, SearchResult
 from backend.errors import ValidationFailed
 from backend.search.filters import SearchFilters, make_filters
 from backend.search.service import SearchRequest
@@ -89,8 +92,9 @@ def to_filters(body: FiltersBody | None) -> SearchFilters:
     status_code=200,
     guards=[json_body],
     sync_to_thread=True,
+    responses=errors(400, 415, 422, 503),
 )
-def search(services: NamedDependency[Services], data: JSONBody[SearchBody]) -> dict[str, Any]:
+def search(services: NamedDependency[Services], data: JSONBody[SearchBody]) -> SearchResult:
     req = SearchRequest(
         query=data.query,
         mode=data.mode,
@@ -100,7 +104,7 @@ def search(services: NamedDependency[Services], data: JSONBody[SearchBody]) -> d
         recency_boost=data.recency_boost,
         use_cache=data.cache,
     )
-    return services.search.search(req)
+    return reply(services.search.search(req), SearchResult)
 
 
 @post(
@@ -110,9 +114,10 @@ def search(services: NamedDependency[Services], data: JSONBody[SearchBody]) -> d
     status_code=200,
     guards=[json_body],
     sync_to_thread=True,
+    responses=errors(400, 415, 422, 503),
 )
-def context(services: NamedDependency[Services], data: JSONBody[ContextBody]) -> dict[str, Any]:
-    return services.search.context(data.question, data.token_budget, to_filters(data.filters))
+def context(services: NamedDependency[Services], data: JSONBody[ContextBody]) -> ContextResult:
+    return reply(services.search.context(data.question, data.token_budget, to_filters(data.filters)), ContextResult)
 
 
 ROUTES = [search, context]

@@ -8,8 +8,12 @@ from typing import Any
 
 from litestar import Request, Response, get
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from backend.api.schemas import reply
+from backend.api.schemas.errors import errors
+from backend.api.schemas.system import Health, SseEvent, Status
 from backend.events import EventBus
 from backend.metrics import CONTENT_TYPE
 from backend.services import Services
@@ -17,9 +21,10 @@ from backend.services import Services
 HEARTBEAT_S = 15.0
 
 
-@get("/v1/health", summary="Liveness (no token needed)", tags=["system"], sync_to_thread=False)
-def health() -> dict[str, str]:
-    return {"status": "ok"}
+@get("/v1/health", summary="Liveness (no token needed)", tags=["system"], sync_to_thread=False, security=[{}],
+     responses=errors(403, edge=False))  # fmt: skip
+def health() -> Health:
+    return Health(status="ok")
 
 
 @get(
@@ -27,12 +32,15 @@ def health() -> dict[str, str]:
     summary="Version, data dir, schema, counts, component states",
     tags=["system"],
     sync_to_thread=True,
+    responses=errors(),
 )
-def status(services: NamedDependency[Services], request: Request[Any, Any, Any]) -> dict[str, Any]:
-    return services.status(request.app.state.get("port"))
+def status(services: NamedDependency[Services], request: Request[Any, Any, Any]) -> Status:
+    return reply(services.status(request.app.state.get("port")), Status)
 
 
-@get("/v1/metrics", summary="Prometheus metrics (text format)", tags=["system"], sync_to_thread=False)
+@get("/v1/metrics", summary="Prometheus metrics (text format)", tags=["system"], sync_to_thread=False,
+     responses={200: ResponseSpec(str, media_type="text/plain", description="Prometheus text exposition format",
+                                  generate_examples=False), **errors()})  # fmt: skip
 def metrics(services: NamedDependency[Services]) -> Response[bytes]:
     return Response(content=services.metrics.render(), media_type=CONTENT_TYPE)
 
@@ -42,7 +50,9 @@ def metrics(services: NamedDependency[Services]) -> Response[bytes]:
     summary="Server-Sent Events: job progress, documents, errors, sync",
     tags=["system"],
     sync_to_thread=False,
-)
+    responses={200: ResponseSpec(SseEvent, media_type="text/event-stream", description="An endless event stream",
+                                 generate_examples=False), **errors()},
+)  # fmt: skip
 def events(services: NamedDependency[Services], request: Request[Any, Any, Any]) -> ServerSentEvent:
     raw = request.headers.get("last-event-id", "")
     last_id = int(raw) if raw.isdigit() else services.events.last_id

@@ -82,3 +82,9 @@ def is_system_path(resolved: Path) -> bool:
     if os.name != "posix":
         return False
     return any(resolved == root or root in resolved.parents for root in _SYSTEM_ROOTS)
+
+
+def is_filesystem_root(resolved: Path) -> bool:
+    """Whether an already-resolved path is the root of a file system namespace (``/``, ``C:\\``,
+    a UNC share's root): its parent is itself."""
+    return resolved.parent == resolved

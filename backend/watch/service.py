@@ -46,6 +46,7 @@ from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.events import EventBus
 from backend.ingest.index_tx import delete_document
 from backend.ingest.service import IngestService
+from backend.osdeps.paths import is_filesystem_root, is_system_path
 from backend.osdeps.watch_limits import default_watch_budget, needs_per_directory_watches
 from backend.store import Store
 from backend.store import folders as folder_repo
@@ -211,6 +212,12 @@ class WatchService:
             raise NotFound(f"no such folder: {raw_path}", detail={"path": raw_path}) from exc
         if not path.is_dir():
             raise ValidationFailed("path is not a directory", detail={"path": raw_path})
+        if is_filesystem_root(path) or is_system_path(path):
+            raise ValidationFailed(
+                "a file system root or an operating system directory (/proc, /sys, /dev) cannot be watched; "
+                "pick the folder that holds your documents",
+                detail={"path": raw_path, "resolved": str(path)},
+            )
         data_dir = self.data_dir.resolve()
         if path == data_dir or data_dir in path.parents:
             raise ValidationFailed("the sidecar's data dir cannot be watched", detail={"path": raw_path})
