@@ -171,7 +171,9 @@ class Settings:
     )
     max_queued_jobs: int = _setting(
         50_000,
-        "Backpressure: when this many jobs are queued, new uploads get 429 with Retry-After.",
+        "Backpressure: when this many jobs are queued, uploads, paths and reindex requests get 429 "
+        "with Retry-After; watched folders fill the queue only up to 90 % of it and admit their "
+        "remaining files as it drains.",
         _positive_int,
     )
     ingest_retry_base_s: float = _setting(

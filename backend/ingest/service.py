@@ -138,10 +138,28 @@ class IngestService:
         self.status.set(ComponentState.STOPPED)
 
     # -- adding documents ------------------------------------------------------------------
-    def _check_backpressure(self) -> None:
-        self.store.disk.refuse_if_full()  # 507 while the data dir's disk is full (backend/maintenance)
+    def queued_jobs(self) -> int:
         with self.store.read() as conn:
-            queued = jobs.counts_by_state(conn).get("queued", 0)
+            return jobs.count_queued(conn)
+
+    def folder_limit(self) -> int:
+        """Queued jobs up to which watched folders may add files: ``max_queued`` minus a reserve
+        of 10 % kept for what the user adds (uploads, paths, reindex), so a big folder never
+        locks them out. A folder with more new files admits them in slices as the queue drains
+        (:mod:`backend.watch.service`); the rest wait on disk, not in memory."""
+        return max(1, self.max_queued - self.max_queued // 10)
+
+    def folder_room(self) -> int:
+        """How many more jobs watched folders may queue now."""
+        return max(0, self.folder_limit() - self.queued_jobs())
+
+    def _check_backpressure(self) -> None:
+        """429 with ``Retry-After`` when the queue is at its limit: every path by which a user
+        queues work (upload, local path, reindex) calls this first; watched folders are held
+        to :meth:`folder_limit` instead (nobody to answer 429 to). Checked before the write, so
+        concurrent requests can overshoot the limit by at most their number."""
+        self.store.disk.refuse_if_full()  # 507 while the data dir's disk is full (backend/maintenance)
+        queued = self.queued_jobs()
         if queued >= self.max_queued:
             raise TooManyRequests(
                 f"the ingest queue holds {queued} jobs (limit {self.max_queued}); retry later",
@@ -198,8 +216,8 @@ class IngestService:
 
     def add_path(self, raw_path: str, scope: str, tags: tuple[str, ...]) -> tuple[Document, jobs.Job]:
         """Index a local file in place (referenced, not copied)."""
-        self._check_backpressure()
         path = self.check_local_file(raw_path)
+        self._check_backpressure()
 
         def write(conn: apsw.Connection) -> tuple[Document, jobs.Job]:
             existing = doc_repo.by_path(conn, str(path))
@@ -303,6 +321,11 @@ class IngestService:
         self.store.write(write)
 
     def reindex(self, doc_id: str) -> jobs.Job:
+        with self.store.read() as conn:
+            if doc_repo.get(conn, doc_id) is None:
+                raise NotFound(f"no document {doc_id}", detail={"document_id": doc_id})
+        self._check_backpressure()
+
         def write(conn: apsw.Connection) -> jobs.Job:
             if doc_repo.get(conn, doc_id) is None:
                 raise NotFound(f"no document {doc_id}", detail={"document_id": doc_id})

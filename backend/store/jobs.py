@@ -287,3 +287,9 @@ def list_jobs(conn: apsw.Connection, q: JobQuery) -> tuple[list[Job], int | None
 
 def counts_by_state(conn: apsw.Connection) -> dict[str, int]:
     return {str(s): int(n) for s, n in conn.execute("SELECT state, count(*) FROM jobs GROUP BY state")}
+
+
+def count_queued(conn: apsw.Connection) -> int:
+    """Queued jobs (a range of the ``jobs_pending`` index: does not grow with finished jobs)."""
+    row = conn.execute("SELECT count(*) FROM jobs WHERE state = 'queued'").fetchone()
+    return int(row[0]) if row else 0

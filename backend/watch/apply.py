@@ -48,6 +48,21 @@ def hash_or_none(path: str) -> str | None:
         return None
 
 
+def admit(result: Plan, room: int | None) -> int:
+    """Keep at most ``room`` queue-adding items of ``result`` (changed files first, then new
+    ones in path order); returns how many were left out. They stay on disk only — nothing of
+    them is kept in memory — and the next reconcile of the folder finds them again."""
+    if room is None:
+        return 0
+    room = max(0, room)
+    deferred = max(0, len(result.changed) - room)
+    result.changed = result.changed[:room]
+    room -= len(result.changed)
+    deferred += max(0, len(result.add) - room)
+    result.add = result.add[:room]
+    return deferred
+
+
 def write_plan(store: Store, events: EventBus, folder: Folder, result: Plan, scanned: dict[str, FileInfo]) -> None:
     def move(conn: apsw.Connection, item: tuple[str, str]) -> None:
         doc_id, new_path = item

@@ -5,11 +5,16 @@ repeatedly. The watcher records every event as "this path is dirty" with a times
 is released once the folder has been quiet for ``quiet_s`` (or ``max_wait_s`` after the first
 event, so a constantly busy folder still makes progress). What happened in between does not
 matter: the reconcile step looks at the file system and the index as they are now.
+
+Memory is bounded: past ``max_paths`` dirty paths (a burst such as unpacking an archive of
+100k files), the set is dropped and the batch becomes "rescan the whole folder" (``overflowed``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+MAX_PATHS = 10_000
 
 
 @dataclass
@@ -20,9 +25,15 @@ class Pending:
     dirs: set[str] = field(default_factory=set)
     first_at: float | None = None
     last_at: float | None = None
+    overflowed: bool = False
+    """More than ``max_paths`` dirty paths arrived: the folder needs a full reconcile."""
+    max_paths: int = MAX_PATHS
 
     def add(self, path: str, *, is_dir: bool, at: float) -> None:
-        (self.dirs if is_dir else self.files).add(path)
+        if not self.overflowed:
+            (self.dirs if is_dir else self.files).add(path)
+            if len(self.files) + len(self.dirs) > self.max_paths:
+                self.files, self.dirs, self.overflowed = set(), set(), True
         self.first_at = at if self.first_at is None else self.first_at
         self.last_at = at
 
@@ -39,10 +50,11 @@ class Pending:
     def take(self) -> tuple[set[str], set[str]]:
         files, dirs = self.files, self.dirs
         self.files, self.dirs, self.first_at, self.last_at = set(), set(), None, None
+        self.overflowed = False
         return files, collapse_dirs(dirs)
 
     def __bool__(self) -> bool:
-        return bool(self.files or self.dirs)
+        return bool(self.files or self.dirs or self.overflowed)
 
 
 def collapse_dirs(dirs: set[str]) -> set[str]:

@@ -51,7 +51,7 @@ from backend.osdeps.watch_limits import default_watch_budget, needs_per_director
 from backend.store import Store
 from backend.store import folders as folder_repo
 from backend.store.folders import Folder
-from backend.watch.apply import batched, hash_or_none, write_plan
+from backend.watch.apply import admit, batched, hash_or_none, write_plan
 from backend.watch.coalesce import Pending
 from backend.watch.reconcile import Indexed, match_moves, plan
 from backend.watch.scan import DEFAULT_INCLUDE, FileInfo, Rules, count_dirs, stat_candidate, walk
@@ -62,6 +62,8 @@ log = logging.getLogger("docsidecar.watch")
 # make every new file rescan its whole directory; open/close-without-write are our own reads.
 EVENT_FILTER = [FileCreatedEvent, FileModifiedEvent, FileAttribEvent, FileMovedEvent, FileDeletedEvent,
                 FileClosedEvent, DirCreatedEvent, DirMovedEvent, DirDeletedEvent]  # fmt: skip
+DEFERRED_POLL_S = 1.0
+"""How often a folder with deferred files checks for room in the ingest queue."""
 
 
 @dataclass
@@ -74,6 +76,7 @@ class _Watched:
     dirs: int = 0
     last_scan: float = 0.0
     error: str | None = None
+    deferred: int = 0  # files left out for want of room in the ingest queue
 
 
 class _Enqueue(FileSystemEventHandler):
@@ -193,7 +196,7 @@ class WatchService:
         with self._lock:
             return {
                 fid: {"mode": w.mode, "error": w.error, "directories": w.dirs,
-                      "pending": len(w.pending.files) + len(w.pending.dirs)}
+                      "pending": len(w.pending.files) + len(w.pending.dirs), "deferred": w.deferred}
                 for fid, w in self._watched.items()
             }  # fmt: skip
 
@@ -279,8 +282,9 @@ class WatchService:
         polling = sum(s["mode"] == "polling" for s in states.values())
         self.status.set(
             ComponentState.DEGRADED if polling else ComponentState.READY,
-            {"folders": len(states), "polling": polling, "watch_budget": self.max_watch_dirs},
-        )
+            {"folders": len(states), "polling": polling, "watch_budget": self.max_watch_dirs,
+             "deferred": sum(s["deferred"] for s in states.values())},
+        )  # fmt: skip
 
     # -- the dispatch thread --------------------------------------------------------------
     def _main(self) -> None:
@@ -305,6 +309,8 @@ class WatchService:
                     timeout = min(timeout, due)
                 interval = self.polling_interval_s if w.mode == "polling" else self.rescan_interval_s
                 timeout = min(timeout, max(0.0, w.last_scan + interval - now))
+                if w.deferred:
+                    timeout = min(timeout, DEFERRED_POLL_S)
         return max(0.01, timeout)
 
     def _accept(self, item: tuple[Any, ...]) -> None:
@@ -328,11 +334,20 @@ class WatchService:
         for w in items:
             if w.pending and w.pending.ready(now, self.quiet_s, self.max_wait_s):
                 with self._lock:
+                    overflowed = w.pending.overflowed
                     files, dirs = w.pending.take()
-                self._safely(self._partial_reconcile, w, files, dirs)
+                if overflowed:  # too many dirty paths to keep: compare the whole folder
+                    self._safely(self._full_reconcile, w)
+                else:
+                    self._safely(self._partial_reconcile, w, files, dirs)
             interval = self.polling_interval_s if w.mode == "polling" else self.rescan_interval_s
-            if now - w.last_scan >= interval:
+            if now - w.last_scan >= interval or (w.deferred and self._room_for_slice(w.deferred)):
                 self._safely(self._full_reconcile, w)
+
+    def _room_for_slice(self, deferred: int) -> bool:
+        """A folder with deferred files is reconciled again once the queue has room for all of
+        them or for half the folder limit (not at every freed slot: each pass walks the folder)."""
+        return self.ingest.folder_room() >= min(deferred, max(1, self.ingest.folder_limit() // 2))
 
     def _safely(self, fn: Any, *args: Any) -> None:
         try:
@@ -351,7 +366,7 @@ class WatchService:
         scanned = dict(walk(w.rules))
         with self.store.read() as conn:
             indexed = self._indexed(conn, w.folder.id)
-        self._apply(w, indexed, scanned)
+        self._apply(w, indexed, scanned, full=True)
         self.store.write(lambda c: folder_repo.mark_scanned(c, w.folder.id))
 
     def _partial_reconcile(self, w: _Watched, files: set[str], dirs: set[str]) -> None:
@@ -373,19 +388,28 @@ class WatchService:
         for p, row in everything.items():
             if row.size in sizes and p not in indexed and not Path(p).exists():
                 indexed[p] = row
-        self._apply(w, indexed, scanned)
+        self._apply(w, indexed, scanned, full=False)
 
     @staticmethod
     def _indexed(conn: apsw.Connection, folder_id: int) -> dict[str, Indexed]:
         return {path: Indexed(*row) for path, row in folder_repo.documents_in(conn, folder_id).items()}
 
-    def _apply(self, w: _Watched, indexed: dict[str, Indexed], scanned: dict[str, FileInfo]) -> None:
+    def _apply(self, w: _Watched, indexed: dict[str, Indexed], scanned: dict[str, FileInfo], *, full: bool) -> None:
         result = plan(indexed, scanned)
         sizes = {p: info.size for p, info in scanned.items()}
         result = match_moves(result, indexed, sizes, hash_or_none)
+        # backpressure: new jobs only up to the folder limit; a partial reconcile's leftovers
+        # are found by the full reconcile that ``deferred`` triggers once there is room
+        deferred = admit(result, self.ingest.folder_room())
+        before = w.deferred
+        with self._lock:
+            w.deferred = deferred if full else max(w.deferred, deferred)
+        if w.deferred != before:
+            self._refresh_status()
         if not result:
             return
         write_plan(self.store, self.events, w.folder, result, scanned)
         self.ingest.worker.notify()
-        log.info("folder %s reconciled", w.folder.path, extra=result.summary())
-        self.events.publish("folder.reconciled", {"folder_id": w.folder.id, **result.summary()})
+        summary = {**result.summary(), "deferred": deferred}
+        log.info("folder %s reconciled", w.folder.path, extra=summary)
+        self.events.publish("folder.reconciled", {"folder_id": w.folder.id, **summary})

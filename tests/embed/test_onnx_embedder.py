@@ -14,6 +14,7 @@ from backend.embed.errors import EmbedInputInvalid, ModelNotReady
 from backend.embed.onnx_embedder import OnnxEmbedder
 from backend.embed.protocol import Embedder
 from tests.embed.helpers import load_golden, one_by_one, variant
+from tests.helpers.held_session import LIVENESS_S, HeldSession
 
 GOLDEN = load_golden()
 REF = np.asarray(GOLDEN["vectors"], dtype=np.float32)
@@ -124,37 +125,30 @@ def test_threads_embedding_at_once_get_their_own_results(onnx_embedder: OnnxEmbe
         np.testing.assert_allclose(results[k], expected[k], atol=1e-4)
 
 
-def test_query_overtakes_a_long_bulk_embed(onnx_embedder: OnnxEmbedder) -> None:
-    """A query issued while a bulk embed is in progress finishes before the bulk embed."""
+def test_query_runs_while_a_bulk_batch_is_inside_the_model(onnx_embedder: OnnxEmbedder) -> None:
+    """A query never waits for a bulk batch: it completes while a batch is held inside the
+    model run, and the bulk embed then finishes with correct vectors."""
+    bulk_thread_name = "t-bulk"
+    held = HeldSession(onnx_embedder._session, lambda: threading.current_thread().name == bulk_thread_name)
     emb = variant(onnx_embedder, token_budget=64, max_batch_size=1)
-    bulk_texts = [f"document number {i} about write-ahead logging" for i in range(40)]
-    finished: list[str] = []
-    first_batch_done = threading.Event()
-
-    def on_progress(done: int, total: int) -> None:
-        if done == 1:
-            first_batch_done.set()
-            # Hold the bulk embed here until the query is queued at the gate, so the
-            # ordering below depends on the gate alone, not on scheduling luck.
-            while emb.gate.urgent_waiting == 0 and query_thread.is_alive():
-                threading.Event().wait(0.001)
+    emb._session = held
+    bulk_texts = [f"document number {i} about write-ahead logging" for i in range(6)]
+    result: dict[str, np.ndarray] = {}
 
     def bulk() -> None:
-        emb.embed(bulk_texts, on_progress=on_progress)
-        finished.append("bulk")
+        result["bulk"] = emb.embed(bulk_texts)
 
-    def query() -> None:
-        first_batch_done.wait()
-        emb.embed_query("how do I vacuum a table")
-        finished.append("query")
-
-    query_thread = threading.Thread(target=query, name="t-query")
-    bulk_thread = threading.Thread(target=bulk, name="t-bulk")
-    query_thread.start()
+    bulk_thread = threading.Thread(target=bulk, name=bulk_thread_name)
     bulk_thread.start()
-    bulk_thread.join()
-    query_thread.join()
-    assert finished == ["query", "bulk"]
+    try:
+        assert held.entered.wait(LIVENESS_S)
+        q = emb.embed_query("how do I vacuum a table")  # returns while the batch is still held
+        assert held.inside == 1 and emb.gate.bulk_busy and "bulk" not in result
+    finally:
+        held.release()
+        bulk_thread.join()
+    np.testing.assert_allclose(q, onnx_embedder.embed(["how do I vacuum a table"])[0], atol=1e-5)
+    np.testing.assert_allclose(result["bulk"], onnx_embedder.embed(bulk_texts), atol=1e-5)
 
 
 def test_embed_query_matches_embed_and_is_cached(onnx_embedder: OnnxEmbedder) -> None:
