@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar import post
 from litestar.di import NamedDependency
 from litestar.params import FromQuery
 
+from backend.api.schemas import reply
+from backend.api.schemas.errors import errors
+from backend.api.schemas.maintenance import DoctorReport
 from backend.services import Services
 
 
@@ -16,12 +17,13 @@ from backend.services import Services
     summary="Check the database and rebuild derived indexes (keyword index, vector indexes)",
     tags=["maintenance"],
     status_code=200,
+    responses=errors(409, 422),
     sync_to_thread=True,
 )
 def doctor(
     services: NamedDependency[Services], check_only: FromQuery[bool] = False, quick: FromQuery[bool] = False
-) -> dict[str, Any]:
-    return services.doctor.run(repair=not check_only, quick=quick)
+) -> DoctorReport:
+    return reply(services.doctor.run(repair=not check_only, quick=quick), DoctorReport)
 
 
 ROUTES = [doctor]

@@ -97,6 +97,8 @@ class JobPage(Out):
 
 class QueueState(Out):
     paused: bool
+    held_for: str | None
+    """Why no job runs although some are due (``"disk space"`` while the disk is full), else None."""
     queued: int
     running: JobOut | None
     limit: int
@@ -121,6 +123,8 @@ class WatchedFolder(FolderOut):
     error: str | None
     pending: int
     """Changes seen and not yet applied."""
+    deferred: int | msgspec.UnsetType = msgspec.UNSET
+    """Files seen but held back until the ingest queue has room (backpressure)."""
     directories: int | msgspec.UnsetType = msgspec.UNSET
     """Directories watched (absent while the folder is not attached)."""
 

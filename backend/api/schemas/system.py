@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 
 from backend.api.schemas import Out
+from backend.api.schemas.maintenance import DoctorSummary
 
 
 class Health(Out):
@@ -39,6 +40,8 @@ class Status(Out):
     schema_version: int
     counts: Counts | None
     components: dict[str, ComponentOut]
+    doctor: DoctorSummary | None
+    """The last ``docsidecar doctor`` run (None if never run)."""
 
 
 class SseEvent(msgspec.Struct):
