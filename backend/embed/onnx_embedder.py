@@ -138,7 +138,7 @@ class OnnxEmbedder:
             input_names=manifest.onnx_inputs,
             output_name=manifest.onnx_output,
             token_budget=token_budget,
-            max_batch_size=max_batch_size,
+            max_batch_size=min(max_batch_size, manifest.max_batch_size or max_batch_size),
             cache=QueryCache(query_cache_size),
         )
 

@@ -206,12 +206,12 @@ def filtered(store: Store, sem: SemanticIndex, index: Any, qvecs: npt.NDArray[np
 
 
 def embed_alone(texts: list[str], threads: int) -> dict[str, float]:
-    from backend.embed.manifest import find_manifest
+    from backend.embed.manifest import DEFAULT_MODEL_ID, find_manifest
     from backend.embed.onnx_embedder import OnnxEmbedder
     from backend.resources import default_models_dir
 
     models = default_models_dir()
-    manifest = find_manifest(models, "all-MiniLM-L6-v2-int8")
+    manifest = find_manifest(models, DEFAULT_MODEL_ID)
     emb = OnnxEmbedder.load(manifest, manifest.dir_in(models), threads=threads, query_cache_size=0)
     for t in texts[:10]:
         emb.embed_query(t)

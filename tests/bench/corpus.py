@@ -134,10 +134,11 @@ def _fallback_chunks(page: PageText, target_chars: int = 800) -> Iterator[BenchC
 
 def _real_chunker() -> object | None:
     try:
+        from backend.embed.manifest import DEFAULT_MODEL_ID
         from backend.ingest.chunking import HFSpanTokenizer
     except ImportError:
         return None
-    tok_path = MODELS_DIR / "all-MiniLM-L6-v2-int8" / "tokenizer.json"
+    tok_path = MODELS_DIR / DEFAULT_MODEL_ID / "tokenizer.json"
     return HFSpanTokenizer.from_file(tok_path) if tok_path.is_file() else None
 
 

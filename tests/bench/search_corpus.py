@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from backend.embed.manifest import DEFAULT_MODEL_ID
 from backend.store import Store
 from backend.store import documents as doc_repo
 from tests.bench.corpus import OUT_DIR, real_text_units
@@ -69,7 +70,7 @@ def _real_vectors(texts: list[str], model_id: str) -> tuple[npt.NDArray[np.float
     return out, found
 
 
-def build(n: int, *, model_id: str = "all-MiniLM-L6-v2-int8", out_dir: Path = OUT_DIR) -> BuiltCorpus:
+def build(n: int, *, model_id: str = DEFAULT_MODEL_ID, out_dir: Path = OUT_DIR) -> BuiltCorpus:
     """The corpus of ``n`` chunks (reused when already built with the same parameters)."""
     root = out_dir / f"search-{n}"
     marker = root / "corpus.json"

