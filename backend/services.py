@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from functools import partial
 from typing import Any
 
 import httpx
@@ -32,6 +33,7 @@ from backend.ingest.service import IngestService
 from backend.maintenance.doctor import Doctor
 from backend.maintenance.doctor_state import last_report
 from backend.metrics import Metrics
+from backend.metrics_wiring import register_queue_gauges, register_sync_gauges
 from backend.resources import default_models_dir
 from backend.search.service import SearchConfig, SearchService
 from backend.settings import Settings
@@ -51,8 +53,9 @@ class Services:
         self.metrics = Metrics()
         self.metrics.info.labels(__version__).set(1)
         self.store = Store(
-            settings.data_dir, min_free_bytes=settings.min_free_bytes, on_disk_change=self.events.publish
-        )
+            settings.data_dir, min_free_bytes=settings.min_free_bytes, on_disk_change=self.events.publish,
+            busy=self.metrics, on_write_queued=self.metrics.write_queued,
+        )  # fmt: skip
         self.models_dir = settings.models_dir or default_models_dir()
         self.embedding = self._embedding_service(settings.model_id)
         # which model answers queries, and the background switch when settings.model_id changed
@@ -69,7 +72,7 @@ class Services:
             BlobStore(settings.data_dir / "blobs"), data_dir=settings.data_dir,
             max_file_bytes=settings.max_upload_bytes, max_queued=settings.max_queued_jobs,
             retry_base_s=settings.ingest_retry_base_s,
-            job_handlers={index_switch.KIND: self.reindex.run},
+            job_handlers={index_switch.KIND: self.reindex.run}, on_job_outcome=self.metrics.job_outcome,
         )  # fmt: skip
         self.watcher = WatchService(
             self.store, self.ingest, self.events, data_dir=settings.data_dir, quiet_s=settings.watch_quiet_s,
@@ -83,9 +86,13 @@ class Services:
         )
         self._components.append(self.search)
         self.sync = build_sync_service(
-            settings, self.store, self.events, self.ingest, chunker, transport=sync_transport
-        )  # sync_transport: tests only
+            settings, self.store, self.events, self.ingest, chunker, transport=sync_transport,
+            on_run=self.metrics.sync_run,
+        )  # fmt: skip  # sync_transport: tests only
         self._components.append(self.sync)
+        # states read when /v1/metrics is scraped (queue depths, sync lag)
+        register_queue_gauges(self.metrics, self.ingest.worker, settings.max_queued_jobs, self.watcher)
+        register_sync_gauges(self.metrics, self.sync)
         self.doctor = Doctor(self.store, self.ingest.blobs.exists, notify_jobs=self._notify_jobs)
         self._started: list[Component] = []
 
@@ -93,7 +100,7 @@ class Services:
         name = "embedding" if model_id == self.settings.model_id else f"embedding:{model_id}"
         threads = self.settings.embed_threads or None
         config = EmbedConfig(models_dir=self.models_dir, model_id=model_id, threads=threads, stop_wait_s=0.3)
-        return EmbeddingService(config, name=name)
+        return EmbeddingService(config, name=name, on_batch=partial(self.metrics.observe_embed, model_id))
 
     def _notify_jobs(self) -> None:
         self.ingest.worker.notify()

@@ -31,6 +31,7 @@ from sync.connectivity import ConnectivityWatch, Fingerprint, fingerprint, netwo
 from sync.engine import EngineConfig, RunCancelled, RunReport, SyncEngine
 from sync.errors import RemoteUnavailable, SupabaseError, SyncNotConfigured, SyncSchemaMissing, SyncSignedOut
 from sync.local import SqliteSync
+from sync.observe import RunObserver, error_class
 from sync.session import Session, SessionStore
 from sync.share import ShareCache
 from sync.signin import adopt_tokens, check_token, check_url, sign_in_password
@@ -74,10 +75,13 @@ class SyncService:
         transport: httpx.BaseTransport | None = None,
         probe: Callable[[], Fingerprint] = fingerprint,
         max_file_bytes: int = 512 * 1024 * 1024,
+        on_run: RunObserver | None = None,
     ) -> None:
         self.store = store
         self.events = events
         self.config = config
+        self._on_run = on_run
+        """Told how every run asked for ended (:mod:`sync.observe`; the composition root passes metrics)."""
         self.local = SqliteSync(
             store, blobs, model_id=model_id, staging_dir=data_dir / "sync" / "staging", count_tokens=count_tokens,
             on_ingest_queued=on_ingest_queued, max_file_bytes=max_file_bytes,
@@ -217,8 +221,10 @@ class SyncService:
             with self._lock:
                 remote = self._remote
             if remote is None:
+                self._observe("not_configured", None, None)
                 raise SyncNotConfigured("sync is not configured: POST /v1/sync/session first")
             if not remote.manager.session.active:
+                self._observe("signed_out", None, None)
                 raise SyncSignedOut(
                     "signed out of Supabase; sign in again", detail={"reason": remote.manager.session.signed_out_reason}
                 )
@@ -233,11 +239,14 @@ class SyncService:
         try:
             report = engine.run()
         except RunCancelled as exc:
+            self._observe("cancelled", None, time.monotonic() - t0)
             raise Unavailable("sync is stopping; the run continues after the next start") from exc
         except SyncSignedOut as exc:
+            self._observe("failed", error_class(exc), time.monotonic() - t0)
             self._failed(exc, transient=False)
             raise
         except SupabaseError as exc:
+            self._observe("failed", error_class(exc), time.monotonic() - t0)
             self._failed(exc, transient=exc.kind in ("transient", "auth_expired"))
             if exc.kind in ("transient", "auth_expired"):
                 raise RemoteUnavailable(f"Supabase is unreachable: {exc.message}", detail=exc.summary()) from exc
@@ -248,9 +257,13 @@ class SyncService:
                     detail=exc.summary(),
                 ) from exc
             raise
+        except Exception as exc:
+            self._observe("failed", error_class(exc), time.monotonic() - t0)
+            raise
         finally:
             with self._lock:
                 self._running = False
+        self._observe("ok", None, time.monotonic() - t0)
         self._breaker.record_success()
         with self._lock:
             self._online = True
@@ -261,6 +274,13 @@ class SyncService:
         self.local.record_outcome(True, {"report": summary})
         self.events.publish("sync.completed", summary)
         return report
+
+    def _observe(self, outcome: str, error: str | None, seconds: float | None) -> None:
+        if self._on_run is not None:
+            try:
+                self._on_run(outcome, error, seconds)
+            except Exception:  # metrics must never break a run
+                log.exception("sync run hook failed")
 
     def _is_stopping(self) -> bool:
         with self._wake:

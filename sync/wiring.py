@@ -16,6 +16,7 @@ from backend.ingest.service import IngestService
 from backend.settings import Settings
 from backend.store import Store
 from sync.engine import EngineConfig
+from sync.observe import RunObserver
 from sync.service import SyncConfig, SyncService
 from sync.supabase.retry import RetryPolicy
 
@@ -47,6 +48,7 @@ def build_sync_service(
     *,
     transport: httpx.BaseTransport | None = None,
     config: SyncConfig | None = None,
+    on_run: RunObserver | None = None,
 ) -> SyncService:
     def count_tokens(texts: Sequence[str]) -> list[int]:
         return [len(spans) for spans in chunker.tokenizer.spans(texts)]
@@ -55,4 +57,5 @@ def build_sync_service(
         store, events, ingest.blobs, config or sync_config(settings),
         data_dir=settings.data_dir, model_id=settings.model_id, count_tokens=count_tokens,
         on_ingest_queued=ingest.worker.notify, transport=transport, max_file_bytes=settings.max_upload_bytes,
+        on_run=on_run,
     )  # fmt: skip

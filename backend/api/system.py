@@ -38,10 +38,11 @@ def status(services: NamedDependency[Services], request: Request[Any, Any, Any])
     return reply(services.status(request.app.state.get("port")), Status)
 
 
-@get("/v1/metrics", summary="Prometheus metrics (text format)", tags=["system"], sync_to_thread=False,
+@get("/v1/metrics", summary="Prometheus metrics (text format)", tags=["system"], sync_to_thread=True,
      responses={200: ResponseSpec(str, media_type="text/plain", description="Prometheus text exposition format",
                                   generate_examples=False), **errors()})  # fmt: skip
 def metrics(services: NamedDependency[Services]) -> Response[bytes]:
+    # in a worker thread: queue depths and sync counts are read from SQLite at scrape time
     return Response(content=services.metrics.render(), media_type=CONTENT_TYPE)
 
 

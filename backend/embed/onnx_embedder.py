@@ -18,6 +18,7 @@ no side effects; :meth:`OnnxEmbedder.load` reads, verifies and loads the files.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,9 @@ CPU-second; smaller batches gain little more (3.2-3.6k vs 3.1k tokens/CPU-s) and
 per-run overhead on short texts."""
 DEFAULT_MAX_BATCH_SIZE = 128
 Progress = Callable[[int, int], None]
+BatchObserver = Callable[[str, int, int, float], object]
+"""Told after each model run: lane (``query`` or ``bulk``), texts, tokens (padding excluded),
+seconds of the run (model + pooling; not the wait for the lane's turn)."""
 
 
 def default_threads() -> int:
@@ -92,7 +96,9 @@ class OnnxEmbedder:
         token_budget: int = DEFAULT_TOKEN_BUDGET,
         max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
         cache: QueryCache | None = None,
+        on_batch: BatchObserver | None = None,
     ) -> None:
+        self._on_batch = on_batch
         self._model_id, self._dim, self._max_tokens = model_id, dim, max_tokens
         self._session, self._tokenizer = session, tokenizer
         self._inputs, self._output = tuple(input_names), output_name
@@ -113,6 +119,7 @@ class OnnxEmbedder:
         max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
         query_cache_size: int = 256,
         should_stop: Callable[[], bool] = lambda: False,
+        on_batch: BatchObserver | None = None,
     ) -> OnnxEmbedder:
         """Verify (size, sha256) and load the model files; the bytes hashed are the bytes used.
 
@@ -140,6 +147,7 @@ class OnnxEmbedder:
             token_budget=token_budget,
             max_batch_size=min(max_batch_size, manifest.max_batch_size or max_batch_size),
             cache=QueryCache(query_cache_size),
+            on_batch=on_batch,
         )
 
     @property
@@ -222,8 +230,13 @@ class OnnxEmbedder:
                 feeds[name] = np.zeros_like(ids)
         with self.gate.turn(urgent=urgent):
             self._ensure_open()
+            started = time.perf_counter()
             hidden = self._session.run([self._output], feeds)[0]
-        return l2_normalize(mean_pool(hidden, mask))
+        vectors = l2_normalize(mean_pool(hidden, mask))
+        if self._on_batch is not None:
+            seconds = time.perf_counter() - started
+            self._on_batch("query" if urgent else "bulk", len(batch.indices), int(mask.sum()), seconds)
+        return vectors
 
 
 def _stop_if(should_stop: Callable[[], bool], manifest: ModelManifest) -> None:

@@ -27,6 +27,7 @@ from backend.embed.manifest import DEFAULT_MODEL_ID, ModelManifest, find_manifes
 from backend.embed.onnx_embedder import (
     DEFAULT_MAX_BATCH_SIZE,
     DEFAULT_TOKEN_BUDGET,
+    BatchObserver,
     OnnxEmbedder,
     default_threads,
 )
@@ -65,9 +66,11 @@ class EmbedConfig:
 class EmbeddingService:
     """Owns the background load of one local model and hands out the ready embedder."""
 
-    def __init__(self, config: EmbedConfig, *, name: str = "embedding") -> None:
+    def __init__(self, config: EmbedConfig, *, name: str = "embedding", on_batch: BatchObserver | None = None) -> None:
         self.config = config
         self.name = name
+        self._on_batch = on_batch
+        """Given to the embedder: told about every model run (the composition root passes metrics)."""
         self.status = StatusCell(ComponentState.STARTING)
         self._lock = threading.Lock()
         self._state: State = "idle"
@@ -169,6 +172,7 @@ class EmbeddingService:
                 max_batch_size=self.config.max_batch_size,
                 query_cache_size=self.config.query_cache_size,
                 should_stop=self._stopping.is_set,
+                on_batch=self._on_batch,
             )
         except ModelNotReady:
             log.info("loading %s stopped by shutdown", self.config.model_id)

@@ -30,7 +30,7 @@ from backend.ingest.index_tx import (
 )
 from backend.ingest.names import safe_filename
 from backend.ingest.pipeline import LOADING_STATES, EmbedderSource, Extractor, IngestPipeline
-from backend.ingest.worker import Handler, JobWorker
+from backend.ingest.worker import Handler, JobWorker, OutcomeObserver
 from backend.osdeps.paths import is_system_path
 from backend.store import Store, jobs
 from backend.store import documents as doc_repo
@@ -82,6 +82,7 @@ class IngestService:
         max_queued: int,
         retry_base_s: float = jobs.DEFAULT_RETRY_BASE_S,
         job_handlers: dict[str, Handler] | None = None,
+        on_job_outcome: OutcomeObserver | None = None,
     ) -> None:
         self.store = store
         self.events = events
@@ -102,6 +103,7 @@ class IngestService:
             {**handlers, **(job_handlers or {})},  # + other packages' job kinds
             gates={"ingest": self._model_settled, "embed_missing": self._model_ready},
             retry_base_s=retry_base_s,
+            on_outcome=on_job_outcome,  # metrics
         )
         self.status = StatusCell()
 

@@ -16,6 +16,13 @@ while ``store.disk`` says the disk is full. A state change that cannot be writte
 disk is full) is kept and written first once space is back; the thread never dies of it.
 Schedules (claiming due jobs, backoff) read the wall clock through ``clock``
 (:mod:`backend.maintenance.clock`).
+
+Every end of a job run is counted in :attr:`JobWorker.outcomes` and told to ``on_outcome(kind,
+outcome)`` (metrics): ``done``, ``retried`` (failed, queued again with backoff), ``failed``
+(gave up: attempts used up), ``cancelled``, ``deferred`` (put back without counting an attempt:
+the model is loading, the disk is full) and ``interrupted`` (shutdown; runs at the next start).
+Jobs a crash left running count as ``retried`` or ``failed`` when :meth:`JobWorker.start`
+recovers them.
 """
 
 from __future__ import annotations
@@ -41,6 +48,8 @@ log = logging.getLogger("docsidecar.jobs")
 
 Handler = Callable[[JobContext], None]
 Gate = Callable[[], bool]
+OutcomeObserver = Callable[[str, str], object]
+OUTCOMES = ("done", "retried", "failed", "cancelled", "deferred", "interrupted")
 PAUSED_KEY = "ingest.paused"
 PROGRESS_EVERY_S = 0.25
 GATED_POLL_S = 0.2
@@ -70,6 +79,7 @@ class JobWorker:
         retry_base_s: float = jobs.DEFAULT_RETRY_BASE_S,
         thread_name: str = "job-worker",
         clock: Clock = SYSTEM_CLOCK,
+        on_outcome: OutcomeObserver | None = None,
     ) -> None:
         self.store = store
         self.events = events
@@ -87,7 +97,8 @@ class JobWorker:
         self._deferred: list[Callable[[apsw.Connection], object]] = []  # worker thread only
         self.held_for: str | None = None
         """Why no job is claimed although some may be due (``"disk space"``), else None."""
-        self.outcomes: dict[str, int] = {"done": 0, "failed": 0, "cancelled": 0, "retried": 0, "disk_full": 0}
+        self.outcomes: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
+        self._on_outcome = on_outcome
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -100,9 +111,11 @@ class JobWorker:
                 raise
             log.error("cannot recover interrupted jobs now (disk full); will once space is back")
             self._deferred.append(self._recover)
-            recovered = 0
+            recovered = []
+        for job, state in recovered:
+            self._count(job, "failed" if state == "failed" else "retried")
         if recovered:
-            log.warning("recovered %d job(s) interrupted by a restart", recovered)
+            log.warning("recovered %d job(s) interrupted by a restart", len(recovered))
         self._thread = threading.Thread(target=self._main, name=self.thread_name)
         self._thread.start()
         self.status.set(ComponentState.READY, {"paused": self._paused})
@@ -144,6 +157,28 @@ class JobWorker:
         with self._wake:
             return self._paused
 
+    def queue_depth(self) -> dict[tuple[str, str], int]:
+        """Jobs by ``(kind, where)`` now: ``running``, ``ready`` (queued and claimable now) or why
+        a queued job waits — ``paused``, ``disk_full``, ``prerequisite`` (its kind's gate is
+        closed: ingest while the model loads), ``backoff`` (its retry delay is not over).
+        Each job is counted once, under the first of these that applies."""
+        held = "paused" if self.paused else "disk_full" if self.held_for is not None else None
+        open_kinds = set(self._open_kinds()[0])
+        with self.store.read() as conn:
+            rows = jobs.queue_depth(conn, self.clock.time())
+        out: dict[tuple[str, str], int] = {}
+        for kind, state, due, n in rows:
+            if state == "running":
+                where = "running"
+            elif held is not None:
+                where = held
+            elif kind not in open_kinds and kind in self.handlers:
+                where = "prerequisite"
+            else:
+                where = "ready" if due else "backoff"
+            out[kind, where] = out.get((kind, where), 0) + n
+        return out
+
     def cancel_running(self, job_id: int) -> bool:
         with self._wake:
             if self._running is not None and self._running.job.id == job_id:
@@ -156,12 +191,20 @@ class JobWorker:
         with self._wake:
             return self._running.job if self._running else None
 
-    def _recover(self, conn: apsw.Connection) -> int:
+    def _recover(self, conn: apsw.Connection) -> list[tuple[jobs.Job, str]]:
         recovered = jobs.recover_interrupted(conn)
         for job, state in recovered:
             if state == "failed":
                 _mark_document_failed(conn, job, f"{jobs.INTERRUPTED} (gave up after {job.attempts + 1} attempts)")
-        return len(recovered)
+        return recovered
+
+    def _count(self, job: jobs.Job, outcome: str) -> None:
+        self.outcomes[outcome] += 1
+        if self._on_outcome is not None:
+            try:
+                self._on_outcome(job.kind, outcome)
+            except Exception:  # metrics must never break the worker
+                log.exception("job outcome hook failed")
 
     # -- the thread -----------------------------------------------------------------------
     def _open_kinds(self) -> tuple[tuple[str, ...], bool]:
@@ -250,12 +293,14 @@ class JobWorker:
             self.handlers[job.kind](ctx)
         except JobInterrupted:
             self.store.write(lambda c: jobs.requeue(c, job.id))
+            self._count(job, "interrupted")
             log.info("job %d (%s) interrupted by shutdown; it runs again at the next start", job.id, job.kind)
         except JobCancelled:
             self._finish(job, "cancelled", None)
         except WaitForModel as exc:
             message, delay, now = exc.message, exc.retry_after, self.clock.time()
             self._write(lambda c: jobs.retry_later(c, job, message, count_attempt=False, delay=delay, now=now))
+            self._count(job, "deferred")
         except (Transient, Unavailable, OSError) as exc:
             if is_disk_full(exc):
                 self._disk_full(job, exc)
@@ -286,7 +331,7 @@ class JobWorker:
                 doc_repo.update(conn, job.document_id, sync=False, status_reason=DISK_FULL_REASON)
 
         self._write(write)
-        self.outcomes["disk_full"] += 1
+        self._count(job, "deferred")
         self.events.publish(
             "job.waiting", {"job_id": job.id, "document_id": job.document_id, "reason": DISK_FULL_REASON}
         )
@@ -302,7 +347,7 @@ class JobWorker:
 
         state = self._write(write) or "queued"
         if state == "failed":
-            self.outcomes["failed"] += 1
+            self._count(job, "failed")
             self.events.publish(
                 "job.failed",
                 {
@@ -313,12 +358,12 @@ class JobWorker:
                 },
             )
         else:
-            self.outcomes["retried"] += 1
+            self._count(job, "retried")
             self.events.publish("job.retrying", {"job_id": job.id, "document_id": job.document_id, "error": error})
 
     def _finish(self, job: jobs.Job, state: str, error: str | None) -> None:
         self._write(lambda c: jobs.finish(c, job.id, state, error))
-        self.outcomes[state] += 1
+        self._count(job, state)
         self.events.publish(f"job.{state}", {"job_id": job.id, "kind": job.kind, "document_id": job.document_id})
 
     def _progress(self, running: _Running, stage: str, done: int, total: int, nbytes: int) -> None:

@@ -13,8 +13,9 @@ import apsw
 import sqlite_vec
 
 from backend.errors import Unavailable
+from backend.store.busy import DEFAULT_TIMEOUT_S, BusyWaits
 
-BUSY_TIMEOUT_MS = 5000
+BUSY_TIMEOUT_MS = int(DEFAULT_TIMEOUT_S * 1000)
 
 
 class StoreOpenFailed(Unavailable):
@@ -23,11 +24,13 @@ class StoreOpenFailed(Unavailable):
     code = "store_open_failed"
 
 
-def open_connection(path: Path, *, readonly: bool = False) -> apsw.Connection:
+def open_connection(path: Path, *, readonly: bool = False, busy: BusyWaits | None = None) -> apsw.Connection:
     """Open ``path`` with the project's pragmas and sqlite-vec loaded.
 
     Writers get ``journal_mode=WAL`` and ``synchronous=FULL`` so an acknowledged commit survives
     power loss or ``kill -9``; readers get ``query_only`` so a bug can never write through them.
+    ``busy`` is the busy handler that reports lock waits (:mod:`backend.store.busy`); without
+    it the connection waits up to :data:`BUSY_TIMEOUT_MS` unobserved.
     """
     flags = apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
     try:
@@ -35,7 +38,10 @@ def open_connection(path: Path, *, readonly: bool = False) -> apsw.Connection:
     except apsw.Error as exc:
         raise StoreOpenFailed(f"cannot open database {path}: {exc}", detail={"path": str(path)}) from exc
     try:
-        conn.set_busy_timeout(BUSY_TIMEOUT_MS)
+        if busy is not None:
+            conn.set_busy_handler(busy)
+        else:
+            conn.set_busy_timeout(BUSY_TIMEOUT_MS)
         load_sqlite_vec(conn)
         cur = conn.cursor()
         if not readonly:

@@ -293,3 +293,15 @@ def count_queued(conn: apsw.Connection) -> int:
     """Queued jobs (a range of the ``jobs_pending`` index: does not grow with finished jobs)."""
     row = conn.execute("SELECT count(*) FROM jobs WHERE state = 'queued'").fetchone()
     return int(row[0]) if row else 0
+
+
+def queue_depth(conn: apsw.Connection, now: float | None = None) -> list[tuple[str, str, bool, int]]:
+    """``(kind, state, due, count)`` of the queued and running jobs (``due``: a queued job whose
+    retry delay is over; a range of the ``jobs_pending`` index, as :func:`count_queued`)."""
+    now = time.time() if now is None else now
+    rows = conn.execute(
+        f"SELECT kind, state, state = 'queued' AND {due_sql()}, count(*) FROM jobs "  # noqa: S608
+        "WHERE state IN ('queued', 'running') GROUP BY 1, 2, 3",
+        {"now": now, "max_backoff": MAX_BACKOFF_S},
+    ).fetchall()
+    return [(str(kind), str(state), bool(due), int(n or 0)) for kind, state, due, n in rows]

@@ -14,6 +14,7 @@ import apsw
 from backend.components import ComponentState, StatusCell
 from backend.maintenance.diskspace import DiskGuard
 from backend.osdeps.paths import ensure_private_dir
+from backend.store.busy import DEFAULT_TIMEOUT_S, BusyObserver
 from backend.store.migrations import load_migrations
 from backend.store.readers import ReaderPool
 from backend.store.writer import WriteFn, Writer
@@ -35,13 +36,21 @@ class Store:
         readers: int = 4,
         min_free_bytes: int = 0,
         on_disk_change: Callable[[str, dict[str, Any]], object] | None = None,
+        busy: BusyObserver | None = None,
+        busy_timeout_s: float = DEFAULT_TIMEOUT_S,
+        on_write_queued: Callable[[float], object] | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.path = data_dir / DB_FILENAME
         self.disk = DiskGuard(data_dir, min_free_bytes, on_change=on_disk_change)
         """Whether the disk has room; every failed write is reported to it (a component of its own)."""
-        self._writer = Writer(self.path, load_migrations(), on_error=self.disk.report)
-        self._readers = ReaderPool(self.path, size=readers)
+        self._writer = Writer(
+            self.path, load_migrations(), on_error=self.disk.report, busy=busy, busy_timeout_s=busy_timeout_s,
+            on_queue_wait=on_write_queued,
+        )  # fmt: skip
+        """``busy`` hears of every wait for a lock another connection holds, ``on_write_queued``
+        how long each write waited for the writer thread (the composition root passes metrics)."""
+        self._readers = ReaderPool(self.path, size=readers, busy=busy, busy_timeout_s=busy_timeout_s)
         self.status = StatusCell()
 
     def start(self) -> None:

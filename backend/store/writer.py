@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import apsw
 
 from backend.errors import Unavailable
+from backend.store.busy import DEFAULT_TIMEOUT_S, BusyObserver, BusyWaits
 from backend.store.connection import open_connection
 from backend.store.migrations import Migration, apply_migrations
 
@@ -49,11 +50,16 @@ class Writer:
         *,
         name: str = "sqlite-writer",
         on_error: Callable[[BaseException], object] | None = None,
+        busy: BusyObserver | None = None,
+        busy_timeout_s: float = DEFAULT_TIMEOUT_S,
+        on_queue_wait: Callable[[float], object] | None = None,
     ) -> None:
         self.path = path
         self.name = name
         self._on_error = on_error
         """Told about every failed write (the disk guard recognises a full disk in it)."""
+        self._busy = BusyWaits("writer", busy, timeout_s=busy_timeout_s)
+        self._on_queue_wait = on_queue_wait
         self._migrations = migrations
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -82,7 +88,7 @@ class Writer:
         with self._lock:
             if not self._accepting:
                 raise WriterStopped("the database writer is not running")
-            self._queue.put((fn, fut))
+            self._queue.put((fn, fut, time.perf_counter()))
         return fut
 
     def run(self, fn: WriteFn[T], timeout: float | None = None) -> T:
@@ -112,7 +118,7 @@ class Writer:
     # -- writer thread -------------------------------------------------------------------
     def _main(self, ready: Future[int]) -> None:
         try:
-            conn = open_connection(self.path)
+            conn = open_connection(self.path, busy=self._busy)
         except BaseException as exc:  # noqa: BLE001 - re-raised in start() via the future
             ready.set_exception(exc)
             return
@@ -148,19 +154,30 @@ class Writer:
             if stopping:
                 return
 
-    def _run_batch(self, conn: apsw.Connection, batch: list[tuple[WriteFn[Any], Future[Any]]]) -> None:
-        started = time.perf_counter()
-        outcomes: list[tuple[Future[Any], bool, Any]] = []
+    def _begin(self, conn: apsw.Connection, batch: list[tuple[WriteFn[Any], Future[Any], float]]) -> bool:
+        """Take the write lock (where waits for another connection happen); on failure every
+        call of the batch gets the error."""
         try:
             conn.execute("BEGIN IMMEDIATE")
         except apsw.Error as exc:
             self._report(exc)
-            for _, fut in batch:
+            for _, fut, _ in batch:
                 fut.set_exception(exc)
+            return False
+        finally:
+            self._busy.settle()
+        return True
+
+    def _run_batch(self, conn: apsw.Connection, batch: list[tuple[WriteFn[Any], Future[Any], float]]) -> None:
+        started = time.perf_counter()
+        outcomes: list[tuple[Future[Any], bool, Any]] = []
+        if not self._begin(conn, batch):
             return
-        for fn, fut in batch:
+        for fn, fut, queued_at in batch:
             if not fut.set_running_or_notify_cancel():
                 continue
+            if self._on_queue_wait is not None:
+                self._on_queue_wait(time.perf_counter() - queued_at)
             conn.execute("SAVEPOINT w")
             try:
                 result = fn(conn)
