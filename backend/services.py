@@ -47,13 +47,7 @@ log = logging.getLogger(__name__)
 
 
 class Services:
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        sync_transport: httpx.BaseTransport | None = None,
-        embed_transport: httpx.BaseTransport | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, *, sync_transport: httpx.BaseTransport | None = None) -> None:
         self.settings = settings
         self.started_at = time.time()
         self.events = EventBus()
@@ -67,7 +61,7 @@ class Services:
         self.embedding: EmbeddingService | HttpEmbeddingService
         refuse = None
         if settings.embed_provider == "http":
-            self.embedding = http_embedding_service(settings, transport=embed_transport)
+            self.embedding = http_embedding_service(settings)
             refuse = self.embedding.refuse
         else:
             self.embedding = self._embedding_service(settings.model_id)
@@ -192,7 +186,7 @@ def http_embedding_service(settings: Settings, *, transport: httpx.BaseTransport
         max_attempts=settings.embed_http_attempts,
         breaker=BreakerPolicy(cooldown_s=settings.embed_http_cooldown_s),
     )
-    return HttpEmbeddingService(config, transport=transport)
+    return HttpEmbeddingService(config)
 
 
 def search_config(settings: Settings) -> SearchConfig:

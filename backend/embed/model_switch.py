@@ -18,10 +18,10 @@ index is retired and cleaned up); A never stopped answering.
 
 An external provider (``embed_provider = "http"``, :mod:`backend.embed.http_service`) is
 never rebuilt for: the composition root passes ``on_incompatible``, and when the index already
-holds chunks of another model id, or registers the provider's model id with another
+holds vectors of another model id, or vectors of the provider's model id with another
 dimension, the provider is refused (``on_incompatible(error)``, ``embedding_provider_incompatible``)
-— nothing is embedded with it, keyword search keeps working. An empty index adopts its model id
-and dimension at once, as for a local model.
+— nothing is embedded with it, keyword search keeps working. An index without such vectors
+adopts its model id and dimension, as for a local model (at once when there are no chunks).
 
 Query side, for the search code: read the active index from the database
 (``backend.store.vectors.active_model(conn)``) and embed the query with

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -182,6 +183,7 @@ async def test_provider_down_degrades_to_keyword_and_recovers(tmp_path: Path, pr
         assert res.status_code == 200 and res.json()["hits"][0]["document_id"] == tax
         res = await search(c, KITTEN, "hybrid")
         assert res.json()["retrievers"] == ["keyword", "semantic"] and res.json()["hits"][0]["document_id"] == cat
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("embed-http:")]  # stop() joined it
 
 
 async def local_index(data_dir: Path) -> str:
