@@ -84,6 +84,10 @@ def _run_status(args: argparse.Namespace, settings: Settings) -> int:
     print(f"data dir:  {status['data_dir']}  schema v{status['schema_version']}")
     counts = status.get("counts") or {}
     print(f"documents: {counts.get('documents', '?')}  chunks: {counts.get('chunks', '?')}")
+    emb = status.get("embedding") or {}
+    where = f" at {emb['base_url']}, circuit {emb['circuit']}" if emb.get("base_url") else ""
+    reason = f"  — {emb['reason']}" if emb.get("reason") else ""
+    print(f"embedding: {emb.get('provider', '?')} {emb.get('model_id', '?')} {emb.get('state', '?')}{where}{reason}")
     for name, comp in status["components"].items():
         err = f"  — {comp['error']['message']}" if comp.get("error") else ""
         print(f"  {name:<10} {comp['state']}{err}")

@@ -18,6 +18,9 @@ import httpx
 
 from backend import __version__
 from backend.components import Component, ComponentState
+from backend.embed.circuit import BreakerPolicy
+from backend.embed.http_embedder import HttpEmbedderConfig
+from backend.embed.http_service import HttpEmbeddingService
 from backend.embed.manifest import find_manifest
 from backend.embed.model_switch import ModelSwitch
 from backend.embed.reindex_job import ReindexJob
@@ -57,10 +60,18 @@ class Services:
             busy=self.metrics, on_write_queued=self.metrics.write_queued,
         )  # fmt: skip
         self.models_dir = settings.models_dir or default_models_dir()
-        self.embedding = self._embedding_service(settings.model_id)
+        # the configured embedder: the local model, or an OpenAI-compatible server (embed_provider)
+        self.embedding: EmbeddingService | HttpEmbeddingService
+        refuse = None
+        if settings.embed_provider == "http":
+            self.embedding = http_embedding_service(settings)
+            refuse = self.embedding.refuse
+        else:
+            self.embedding = self._embedding_service(settings.model_id)
         # which model answers queries, and the background switch when settings.model_id changed
+        # (an HTTP provider is never rebuilt for: a non-empty index of another model refuses it)
         self.models = ModelSwitch(self.store, self.events, self.embedding, self._embedding_service,
-                                  notify_worker=self._notify_jobs)  # fmt: skip
+                                  notify_worker=self._notify_jobs, on_incompatible=refuse)  # fmt: skip
         self.reindex = ReindexJob(self.store, self.events, self.models, notify_worker=self._notify_jobs)
         limits = ExtractLimits(max_file_bytes=settings.max_upload_bytes, timeout_seconds=settings.extract_timeout_s)
         chunker = Chunker(
@@ -151,8 +162,38 @@ class Services:
             "schema_version": self.store.schema_version,
             "counts": counts,
             "components": self.component_states(),
+            "embedding": self.embedding_status(),
             "doctor": doctor,
         }
+
+    def embedding_status(self) -> dict[str, Any]:
+        """Provider, model, state and reason of the configured embedder (never its API key)."""
+        if isinstance(self.embedding, HttpEmbeddingService):
+            return self.embedding.summary()
+        s = self.embedding.summary()
+        err = s["error"] if s["state"] == "failed" else None
+        return {
+            "provider": "onnx", "model_id": s["model_id"], "dim": s["dim"], "state": s["state"],
+            "reason": err["message"] if err else None, "error": err, "base_url": None, "model": None,
+            "circuit": None, "retry_after_s": None,
+        }  # fmt: skip
+
+
+def http_embedding_service(settings: Settings, *, transport: httpx.BaseTransport | None = None) -> HttpEmbeddingService:
+    """The HTTP provider of ``settings`` (``Settings`` checked that the embed_http_* are set)."""
+    assert settings.embed_http_base_url and settings.embed_http_model and settings.embed_http_model_id
+    assert settings.embed_http_dim is not None
+    config = HttpEmbedderConfig(
+        base_url=settings.embed_http_base_url,
+        model=settings.embed_http_model,
+        model_id=settings.embed_http_model_id,
+        dim=settings.embed_http_dim,
+        api_key=settings.embed_http_api_key,
+        timeout_s=settings.embed_http_timeout_s,
+        max_attempts=settings.embed_http_attempts,
+        breaker=BreakerPolicy(cooldown_s=settings.embed_http_cooldown_s),
+    )
+    return HttpEmbeddingService(config)
 
 
 def search_config(settings: Settings) -> SearchConfig:

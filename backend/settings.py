@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from backend.errors import ValidationFailed
 from backend.osdeps.paths import default_data_dir
@@ -88,6 +89,44 @@ def _download_mode(raw: str) -> str:
     return value
 
 
+def _provider(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in {"onnx", "http"}:
+        raise ValueError(f"expected onnx or http, got {raw!r}")
+    return value
+
+
+def _http_base_url(raw: str) -> str | None:
+    """A provider's root URL: http(s), a host, no credentials/query/fragment; a trailing
+    ``/v1`` (the OpenAI SDKs' convention) is dropped, the client appends ``/v1/embeddings``."""
+    value = raw.strip()
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError(f"expected an http:// or https:// URL, got {raw!r}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("the URL must not contain credentials; set DOCSIDECAR_EMBED_HTTP_API_KEY instead")
+    if parts.query or parts.fragment:
+        raise ValueError("the URL must not contain a query string or fragment")
+    path = parts.path.rstrip("/")
+    path = path.removesuffix("/v1")
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def _optional_str(raw: str) -> str | None:
+    return raw.strip() or None
+
+
+def _embedding_dim(raw: str) -> int | None:
+    if raw.strip() in {"", "none"}:
+        return None
+    value = _positive_int(raw)
+    if value % 8:
+        raise ValueError(f"the binary vector index needs a dimension divisible by 8, got {value}")
+    return value
+
+
 def _setting(default: Any, doc: str, parse: Parser, *, secret: bool = False, cli: bool = True) -> Any:
     return field(
         default=default,
@@ -157,6 +196,57 @@ class Settings:
         0,
         "onnxruntime intra-op threads for embedding; 0 means the number of physical cores.",
         _non_negative_int,
+    )
+    # -- optional external embedding provider (backend/embed/http_service.py) ---------------
+    embed_provider: str = _setting(
+        "onnx",
+        "Where vectors come from: 'onnx' (the local model_id, offline) or 'http' (an OpenAI-"
+        "compatible /v1/embeddings server: Ollama, HF TEI, llama.cpp, vLLM, OpenAI...; needs the "
+        "embed_http_* settings). Chunking always uses model_id's tokenizer.",
+        _provider,
+    )
+    embed_http_base_url: str | None = _setting(
+        None,
+        "Root URL of the embeddings server, e.g. http://127.0.0.1:11434 (a trailing /v1 is "
+        "accepted); the sidecar posts to <url>/v1/embeddings. No credentials in the URL.",
+        _http_base_url,
+    )
+    embed_http_model: str | None = _setting(
+        None, "Model name sent to the embeddings server (its own name, e.g. nomic-embed-text).", _optional_str
+    )
+    embed_http_model_id: str | None = _setting(
+        None,
+        "Id the provider's vectors are tagged with in the index. Used only if the index is empty "
+        "or holds vectors of exactly this id and embed_http_dim; otherwise the provider is refused "
+        "(keyword search keeps working).",
+        _optional_str,
+    )
+    embed_http_dim: int | None = _setting(
+        None,
+        "Dimension of the provider's vectors (divisible by 8); a server answering another dimension is refused.",
+        _embedding_dim,
+    )
+    embed_http_api_key: str | None = _setting(
+        None,
+        "Bearer token sent to the embeddings server (environment only; never logged or shown in /v1/status).",
+        _optional_str,
+        secret=True,
+        cli=False,
+    )
+    embed_http_timeout_s: float = _setting(
+        30.0, "Time limit of one request to the embeddings server, in seconds.", _positive_float
+    )
+    embed_http_attempts: int = _setting(
+        4,
+        "Attempts per request for transient failures (timeouts, connection errors, 429, 5xx), with "
+        "exponential backoff and jitter (a Retry-After is honoured).",
+        _positive_int,
+    )
+    embed_http_cooldown_s: float = _setting(
+        30.0,
+        "After 5 consecutive failed requests the server is not called for this long (circuit "
+        "breaker); while it is unavailable it is probed at this interval and used again once it answers.",
+        _positive_float,
     )
     chunk_tokens: int = _setting(200, "Target chunk size in model tokens (the model reads at most 256).", _positive_int)
     chunk_overlap_tokens: int = _setting(
@@ -254,6 +344,16 @@ class Settings:
         "Signed share URLs are reused for at most this long (and at most half their lifetime).",
         _positive_float,
     )
+
+    def __post_init__(self) -> None:
+        if self.embed_provider == "http":
+            required = ("embed_http_base_url", "embed_http_model", "embed_http_model_id", "embed_http_dim")
+            missing = [ENV_PREFIX + name.upper() for name in required if getattr(self, name) is None]
+            if missing:
+                raise ValidationFailed(
+                    f"{ENV_PREFIX}EMBED_PROVIDER=http needs {', '.join(missing)}",
+                    detail={"setting": "embed_provider", "missing": missing},
+                )
 
     @classmethod
     def load(

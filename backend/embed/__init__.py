@@ -14,5 +14,7 @@ cheap and free of onnxruntime):
 - :mod:`~backend.embed.service`    :class:`EmbeddingService`: start/stop, background load, status
 - :mod:`~backend.embed.http_embedder`, :mod:`~backend.embed.circuit`  optional OpenAI-compatible
   provider with retries and a circuit breaker
+- :mod:`~backend.embed.http_service`  :class:`HttpEmbeddingService`: that provider as the
+  ``embedding`` component (``embed_provider = "http"``): probe, availability, refusal, status
 - :mod:`~backend.embed.switching`  model-id tagging and the zero-downtime model switch design
 """

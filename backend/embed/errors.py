@@ -14,8 +14,10 @@ Hierarchy (HTTP status and ``code`` come from :mod:`backend.errors`)::
     │                                 (HTTP provider down after retries)
     ├── EmbeddingProviderRejected     embedding_provider_rejected
     │                                 (HTTP provider answered 4xx or an unexpected shape)
-    └── EmbeddingCircuitOpen          embedding_circuit_open
-                                      (breaker open: the provider is not called)
+    ├── EmbeddingCircuitOpen          embedding_circuit_open
+    │                                 (breaker open: the provider is not called)
+    └── EmbeddingProviderIncompatible embedding_provider_incompatible
+                                      (its model id / dim differ from the index's: refused)
     Conflict (409)
     └── EmbedderMismatch          embedder_mismatch      model id / dim differ from the index's
     ValidationFailed (422)
@@ -87,6 +89,13 @@ class EmbeddingCircuitOpen(Unavailable):
     """Too many consecutive provider failures: calls are refused until the cool-down ends."""
 
     code = "embedding_circuit_open"
+
+
+class EmbeddingProviderIncompatible(Unavailable):
+    """The configured provider's model id or dimension differs from the vectors the index
+    holds (or its answers have another dimension than configured): it is not used at all."""
+
+    code = "embedding_provider_incompatible"
 
 
 class EmbedderMismatch(Conflict):

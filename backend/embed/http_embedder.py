@@ -42,7 +42,7 @@ from backend.embed.errors import (
     EmbeddingProviderUnavailable,
     ModelNotReady,
 )
-from backend.embed.onnx_embedder import check_texts
+from backend.embed.onnx_embedder import Progress, check_texts
 from backend.embed.pooling import l2_normalize
 from backend.embed.query_cache import QueryCache
 
@@ -128,12 +128,17 @@ class HttpEmbedder:
         if client is not None:
             client.close()
 
-    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+    def embed(self, texts: Sequence[str], *, on_progress: Progress | None = None) -> npt.NDArray[np.float32]:
+        """``on_progress(done, total)`` is called after each request (ingest progress)."""
         items = check_texts(texts)
         if not items:
             return np.empty((0, self.dim), dtype=np.float32)
         step = self.config.max_inputs_per_request
-        parts = [self._call(items[i : i + step]) for i in range(0, len(items), step)]
+        parts = []
+        for i in range(0, len(items), step):
+            parts.append(self._call(items[i : i + step]))
+            if on_progress is not None:
+                on_progress(min(i + step, len(items)), len(items))
         return np.concatenate(parts, axis=0)
 
     def embed_query(self, text: str) -> npt.NDArray[np.float32]:

@@ -16,6 +16,13 @@ active A and, without blocking anything:
 Starting again with the setting back on A abandons an unfinished build of B (its partial
 index is retired and cleaned up); A never stopped answering.
 
+An external provider (``embed_provider = "http"``, :mod:`backend.embed.http_service`) is
+never rebuilt for: the composition root passes ``on_incompatible``, and when the index already
+holds vectors of another model id, or vectors of the provider's model id with another
+dimension, the provider is refused (``on_incompatible(error)``, ``embedding_provider_incompatible``)
+— nothing is embedded with it, keyword search keeps working. An index without such vectors
+adopts its model id and dimension, as for a local model (at once when there are no chunks).
+
 Query side, for the search code: read the active index from the database
 (``backend.store.vectors.active_model(conn)``) and embed the query with
 ``models.for_index(index)`` — never with the configured model directly, which during a
@@ -27,10 +34,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from backend.components import ComponentState, StatusCell
-from backend.embed.manifest import find_manifest
+from backend.embed.errors import EmbeddingProviderIncompatible
 from backend.embed.protocol import Embedder
 from backend.embed.service import EmbeddingService
 from backend.embed.switching import EmbedderRegistry
@@ -46,6 +53,24 @@ log = logging.getLogger("docsidecar.embed")
 ServiceFactory = Callable[[str], EmbeddingService]
 
 
+class SwitchTarget(Protocol):
+    """The configured embedder: a local model's ``EmbeddingService`` or an HTTP provider's."""
+
+    name: str
+    status: StatusCell
+
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def embedder(self) -> Embedder: ...
+
+    def configured_dim(self) -> int: ...
+
+
 class ModelSwitch:
     """Component: owns the embedder registry and the extra service of the previous model."""
 
@@ -55,16 +80,21 @@ class ModelSwitch:
         self,
         store: Store,
         events: EventBus,
-        target: EmbeddingService,
+        target: SwitchTarget,
         make_service: ServiceFactory,
         *,
         notify_worker: Callable[[], None] = lambda: None,
+        on_incompatible: Callable[[SidecarError], None] | None = None,
     ) -> None:
         self.store = store
         self.events = events
         self.target = target
         self.make_service = make_service
         self.notify_worker = notify_worker
+        self.on_incompatible = on_incompatible
+        """None: another active model is re-embedded in the background (local models); set:
+        the target is refused instead (an external provider)."""
+        self._refusal: SidecarError | None = None
         self.registry = EmbedderRegistry()
         self.status = StatusCell()
         self._lock = threading.Lock()
@@ -74,20 +104,63 @@ class ModelSwitch:
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
         target_id = self.target.model_id
+        fixed = self.on_incompatible is not None
         self.registry.register(self.target)
         with self.store.read() as conn:
-            active = vector_repo.active_model(conn)
+            refusal = self._incompatible(conn, vector_repo.active_model(conn)) if fixed else None
+        if refusal is not None:
+            self._refuse(refusal)
+            return
         try:
+            if fixed and self.store.write(lambda c: index_switch.redimension_empty(c, target_id, self._dim())):
+                log.info("index of %s holds no vector yet: re-created with %d dimensions", target_id, self._dim())
+            with self.store.read() as conn:
+                active = vector_repo.active_model(conn)
             if active is not None and active.model_id == target_id:
                 self._steady(target_id)
             elif not self._switch_if_trivial(target_id):
-                self._begin_switch(active.model_id if active else None, target_id)
+                # an external provider never loads the old model: queries are keyword-only meanwhile
+                previous = active.model_id if active is not None and not fixed else None
+                self._begin_switch(previous, target_id)
         except SidecarError as exc:
             # e.g. the new model's manifest is unknown: the old index keeps answering.
             log.error("cannot start the switch to model %s: %s", target_id, exc.message)
             self.status.fail(exc, ComponentState.DEGRADED)
             return
         self._publish_status()
+
+    def _dim(self) -> int:
+        return self.target.configured_dim()
+
+    def _incompatible(self, conn: Any, active: VectorIndex | None) -> SidecarError | None:
+        """Why the fixed target cannot serve this database's index (None: it can, or the index
+        holds no vector it would have to replace)."""
+        target_id, dim = self.target.model_id, self._dim()
+        same_id = vector_repo.get_index(conn, target_id)
+        detail = {"provider_model_id": target_id, "provider_dim": dim}
+        if same_id is not None and same_id.dim != dim and index_switch.has_vectors(conn, target_id):
+            return EmbeddingProviderIncompatible(
+                f"the index holds {same_id.dim}-d vectors of model {target_id}; the embedding provider "
+                f"is configured for {dim}-d and is not used, keyword search keeps working. A model of "
+                "another dimension needs another DOCSIDECAR_EMBED_HTTP_MODEL_ID (and an empty index)",
+                detail={**detail, "index_model_id": target_id, "index_dim": same_id.dim},
+            )
+        if active is None or active.model_id == target_id or not index_switch.has_vectors(conn, active.model_id):
+            return None
+        return EmbeddingProviderIncompatible(
+            f"the index holds vectors of {active.model_id} ({active.dim}-d); the embedding provider is "
+            f"configured for {target_id} ({dim}-d) and is not used, keyword search keeps working. Set "
+            "DOCSIDECAR_EMBED_HTTP_MODEL_ID and DOCSIDECAR_EMBED_HTTP_DIM to the index's model (only if "
+            "the server runs exactly that model), set DOCSIDECAR_EMBED_PROVIDER=onnx, or use an empty data dir",
+            detail={**detail, "index_model_id": active.model_id, "index_dim": active.dim},
+        )
+
+    def _refuse(self, error: SidecarError) -> None:
+        assert self.on_incompatible is not None
+        with self._lock:
+            self._refusal = error
+        self.on_incompatible(error)
+        self.status.fail(error, ComponentState.DEGRADED)
 
     def stop(self) -> None:
         with self._lock:
@@ -108,7 +181,7 @@ class ModelSwitch:
         with self.store.read() as conn:
             if conn.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is not None:
                 return False
-        dim = find_manifest(self.target.config.models_dir, target_id).dim
+        dim = self._dim()
 
         def write(conn: Any) -> tuple[bool, str | None]:
             if conn.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is not None:
@@ -133,7 +206,7 @@ class ModelSwitch:
             previous.start()
             self.registry.register(previous)
             self.registry.set_active(active_id)
-        dim = find_manifest(self.target.config.models_dir, target_id).dim
+        dim = self._dim()
         keep = [m for m in (target_id, active_id) if m]
 
         def write(conn: Any) -> int:
@@ -158,16 +231,24 @@ class ModelSwitch:
     def for_index(self, index: VectorIndex) -> Embedder:
         """The embedder whose vectors are comparable with ``index`` (raises ``Unavailable`` /
         ``EmbedderMismatch``): the one to embed queries with for that index."""
+        self._raise_refusal()
         return self.registry.for_index(index.model_id, index.dim)
 
     @property
     def embedder(self) -> Embedder:
         """:meth:`active_embedder` (an ``EmbedderSource`` for code that only needs the active one)."""
-        return self.registry.active()
+        return self.active_embedder()
 
     def active_embedder(self) -> Embedder:
         """The embedder of the model queries use now (raises ``Unavailable`` while loading)."""
+        self._raise_refusal()
         return self.registry.active()
+
+    def _raise_refusal(self) -> None:
+        with self._lock:
+            refusal = self._refusal
+        if refusal is not None:
+            raise refusal
 
     @property
     def active_id(self) -> str | None:

@@ -66,6 +66,8 @@ class EmbedConfig:
 class EmbeddingService:
     """Owns the background load of one local model and hands out the ready embedder."""
 
+    provider = "onnx"
+
     def __init__(self, config: EmbedConfig, *, name: str = "embedding", on_batch: BatchObserver | None = None) -> None:
         self.config = config
         self.name = name
@@ -85,6 +87,10 @@ class EmbeddingService:
     @property
     def model_id(self) -> str:
         return self.config.model_id
+
+    def configured_dim(self) -> int:
+        """Dimension of this model's vectors (from its manifest)."""
+        return find_manifest(self.config.models_dir, self.config.model_id).dim
 
     @property
     def state(self) -> State:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from backend.components import ComponentState, StatusCell
 from backend.embed.protocol import Embedder
@@ -187,6 +188,22 @@ class SearchService:
         embedder = for_index(conn_index) if for_index is not None else self.embedding.embedder  # may raise Unavailable
         return ensure_compatible(embedder, model_id=conn_index.model_id, dim=conn_index.dim)
 
+    def _embed_query(
+        self, embedder: Embedder, req: SearchRequest, warnings: list[str], timings: dict[str, float]
+    ) -> npt.NDArray[np.float32] | None:
+        """The query vector; None (hybrid: keyword only, with a warning) if the embedder fails
+        now, e.g. an HTTP provider that just went down. Semantic mode raises the error."""
+        t = time.perf_counter()
+        try:
+            return np.asarray(embedder.embed_query(req.query), dtype=np.float32)
+        except Unavailable as exc:
+            if req.mode == "semantic":
+                raise
+            warnings.append(f"semantic retrieval unavailable, keyword results only: {exc.message}")
+            return None
+        finally:
+            timings["embed_ms"] = _ms(t)
+
     def search(self, req: SearchRequest) -> dict[str, Any]:
         t0 = time.perf_counter()
         offset = self.check(req)
@@ -210,11 +227,7 @@ class SearchService:
             cached = self.cache.get(key, generation)
             if cached is not None:
                 return {**cached, "cached": True, "took_ms": _ms(t0)}
-        qvec = None
-        if embedder is not None:
-            t = time.perf_counter()
-            qvec = np.asarray(embedder.embed_query(req.query), dtype=np.float32)
-            timings["embed_ms"] = _ms(t)
+        qvec = None if embedder is None else self._embed_query(embedder, req, warnings, timings)
         need = offset + req.k + 1
         depth = max(need, self.config.fuse_depth) if req.mode == "hybrid" else need
         stats = KnnStats()
@@ -256,7 +269,7 @@ class SearchService:
             "semantic_path": stats.path if qvec is not None else None,
             "timings_ms": timings,
         }
-        if req.use_cache:
+        if req.use_cache and (embedder is None or qvec is not None):  # not a result degraded by a failed embed
             self.cache.put(key, generation, result)
         return {**result, "cached": False, "took_ms": _ms(t0)}
 

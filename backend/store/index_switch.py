@@ -186,6 +186,25 @@ def drop_index(conn: apsw.Connection, model_id: str) -> bool:
     return True
 
 
+def has_vectors(conn: apsw.Connection, model_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM embeddings WHERE model_id = ? LIMIT 1", (model_id,)).fetchone() is not None
+
+
+def redimension_empty(conn: apsw.Connection, model_id: str, dim: int) -> bool:
+    """Give ``model_id``'s index the dimension ``dim`` when it is registered with another one
+    but holds no vector (an external provider first configured with a wrong dimension): a new
+    vec0 table, same state. True if it changed; an index with vectors is never touched."""
+    index = vector_repo.get_index(conn, model_id)
+    if index is None or index.dim == dim or has_vectors(conn, model_id):
+        return False
+    conn.execute(f"DROP TABLE IF EXISTS {index.table}")
+    conn.execute("DELETE FROM vector_indexes WHERE model_id = ?", (model_id,))
+    vector_repo.ensure_index(conn, model_id, dim)
+    vector_repo.set_index_state(conn, model_id, index.state)
+    vector_repo.bump_generation(conn)
+    return True
+
+
 def describe(conn: apsw.Connection) -> dict[str, object]:
     """Indexes, the active one and pending switch jobs (for ``/v1/status``)."""
     active = vector_repo.active_model(conn)

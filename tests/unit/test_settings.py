@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,68 @@ def test_every_setting_is_documented_and_in_readme() -> None:
         assert flag == expected_flag, (env, flag)
         if default != "unset":
             assert shown == f"`{default}`", (env, shown, default)
+
+
+HTTP_ENV = {
+    "DOCSIDECAR_EMBED_PROVIDER": "http",
+    "DOCSIDECAR_EMBED_HTTP_BASE_URL": "http://127.0.0.1:11434/v1/",
+    "DOCSIDECAR_EMBED_HTTP_MODEL": "nomic-embed-text",
+    "DOCSIDECAR_EMBED_HTTP_MODEL_ID": "nomic-embed-text-v1.5",
+    "DOCSIDECAR_EMBED_HTTP_DIM": "768",
+    "DOCSIDECAR_EMBED_HTTP_API_KEY": "sk-never-shown",
+}
+
+
+def test_http_provider_settings(tmp_path: Path) -> None:
+    s = Settings.load(HTTP_ENV, {"data_dir": tmp_path})
+    assert (s.embed_provider, s.embed_http_model, s.embed_http_model_id, s.embed_http_dim) == (
+        "http", "nomic-embed-text", "nomic-embed-text-v1.5", 768,
+    )  # fmt: skip
+    assert s.embed_http_base_url == "http://127.0.0.1:11434"  # the client appends /v1/embeddings
+    assert s.embed_http_api_key == "sk-never-shown" and "sk-never-shown" not in repr(s)
+    assert "embed_http_api_key" not in {f.name for f in Settings.cli_fields()}  # env only: not in `ps`
+    assert Settings.load({}, {"data_dir": tmp_path}).embed_provider == "onnx"
+
+
+@pytest.mark.parametrize("missing", ["BASE_URL", "MODEL", "MODEL_ID", "DIM"])
+def test_http_provider_without_its_settings_is_a_clear_error(missing: str, tmp_path: Path) -> None:
+    env = {k: v for k, v in HTTP_ENV.items() if k != f"DOCSIDECAR_EMBED_HTTP_{missing}"}
+    with pytest.raises(
+        ValidationFailed, match=f"DOCSIDECAR_EMBED_PROVIDER=http needs DOCSIDECAR_EMBED_HTTP_{missing}$"
+    ):
+        Settings.load(env, {"data_dir": tmp_path})
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "says"),
+    [
+        ("DOCSIDECAR_EMBED_PROVIDER", "openai", "expected onnx or http"),
+        ("DOCSIDECAR_EMBED_HTTP_BASE_URL", "ftp://host", "http:// or https://"),
+        ("DOCSIDECAR_EMBED_HTTP_BASE_URL", "https://user:sk-x@host", "must not contain credentials"),
+        ("DOCSIDECAR_EMBED_HTTP_BASE_URL", "https://host/v1?key=sk-x", "query string"),
+        ("DOCSIDECAR_EMBED_HTTP_DIM", "100", "divisible by 8"),
+        ("DOCSIDECAR_EMBED_HTTP_DIM", "0", "positive"),
+    ],
+)
+def test_bad_http_provider_values_are_named(var: str, value: str, says: str, tmp_path: Path) -> None:
+    with pytest.raises(ValidationFailed, match=var) as err:
+        Settings.load({**HTTP_ENV, var: value}, {"data_dir": tmp_path})
+    assert says in err.value.message and "sk-x" not in err.value.message.replace(value, "")
+
+
+def test_serve_refuses_to_start_with_an_incomplete_http_provider(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from backend.cli import main
+
+    for name in list(os.environ):
+        if name.startswith("DOCSIDECAR_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("DOCSIDECAR_EMBED_HTTP_MODEL", "nomic-embed-text")
+    code = main(["serve", "--data-dir", str(tmp_path / "d"), "--embed-provider", "http", "--embed-http-dim", "768"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        "docsidecar: DOCSIDECAR_EMBED_PROVIDER=http needs DOCSIDECAR_EMBED_HTTP_BASE_URL, DOCSIDECAR_EMBED_HTTP_MODEL_ID"
+    )
+    assert not (tmp_path / "d").exists()  # nothing was created

@@ -31,6 +31,31 @@ class Counts(Out):
     outbox: int
 
 
+class EmbeddingStatus(Out):
+    """The configured embedder (``embed_provider``); never shows the API key."""
+
+    provider: str
+    """``onnx`` (local model) or ``http`` (an OpenAI-compatible server)."""
+    model_id: str
+    """Id the vectors are tagged with."""
+    dim: int | None
+    state: str
+    """idle, starting, ready, unavailable (http: not answering; probed until it does), failed
+    (not used: model files broken, or the provider refused as incompatible with the index) or stopped."""
+    reason: str | None
+    """Why it is not ready (unavailable / failed)."""
+    error: dict[str, Any] | None
+    """The error body behind ``reason``."""
+    base_url: str | None
+    """http: the server's root URL."""
+    model: str | None
+    """http: the model name sent to the server."""
+    circuit: str | None
+    """http: the circuit breaker, closed / open / half_open."""
+    retry_after_s: float | None
+    """http: seconds until an open circuit lets a request through."""
+
+
 class Status(Out):
     version: str
     pid: int
@@ -40,6 +65,7 @@ class Status(Out):
     schema_version: int
     counts: Counts | None
     components: dict[str, ComponentOut]
+    embedding: EmbeddingStatus
     doctor: DoctorSummary | None
     """The last ``docsidecar doctor`` run (None if never run)."""
 
