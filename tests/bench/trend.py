@@ -3,15 +3,20 @@
 A series is a list of ``(seconds since the workload started, value)`` samples. The first
 ``warmup_fraction`` of the run (caches filling, first connections) is left out; a straight
 line (``numpy.polyfit``, degree 1) is fitted to the rest. The series counts as **growing**
-only when all three hold:
+only when all four hold:
 
 1. the slope exceeds the series' tolerance per hour (``Tolerance.per_hour``);
 2. the slope is distinguishable from the noise: more than ``SIGNIFICANCE`` standard errors
    of the fitted slope (a flat but noisy series has a large standard error);
 3. the rise the line predicts over the fitted window exceeds ``Tolerance.min_rise`` (one more
-   file descriptor or thread in a short run is not a trend).
+   file descriptor or thread in a short run is not a trend);
+4. the growth persists: a line fitted to the last half of the window also rises faster than
+   the tolerance and than ``SIGNIFICANCE`` of its standard errors (one step — a new worker thread and its malloc arena — followed by a plateau
+   is not a leak; a leak keeps its slope).
 
-Fewer than ``MIN_FIT_SAMPLES`` samples after the warm-up give no verdict ("inconclusive").
+A fitted window shorter than ``MIN_WINDOW_S`` (a smoke run) or fewer than ``MIN_FIT_SAMPLES``
+samples after the warm-up give no verdict ("inconclusive"): over a minute or two, the process
+is still warming up and a slope per hour means nothing.
 """
 
 from __future__ import annotations
@@ -22,10 +27,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 SIGNIFICANCE = 3.0
 """Standard errors of the slope a growth trend must exceed."""
 MIN_FIT_SAMPLES = 5
+MIN_WINDOW_S = 240.0
+"""Shortest fitted window (after the warm-up) that gets a verdict: runs of 5 minutes or more."""
 
 
 @dataclass(frozen=True)
@@ -68,20 +76,31 @@ def fit(times_s: Sequence[float], values: Sequence[float], warmup_fraction: floa
         "fit_window_s": round(float(tf[-1] - tf[0]), 1) if len(tf) else 0.0,
     }
     if len(tf) < MIN_FIT_SAMPLES or tf[-1] == tf[0]:
-        return {**out, "slope_per_h": None, "slope_se_per_h": None, "noise_sd": None, "rise_in_window": None}
-    slope, intercept = np.polyfit(tf, vf, 1)
-    residuals = vf - (slope * tf + intercept)
-    dof = len(tf) - 2
-    noise_sd = math.sqrt(float(residuals @ residuals) / dof) if dof > 0 else 0.0
-    spread = float(((tf - tf.mean()) ** 2).sum())
-    se = noise_sd / math.sqrt(spread) if spread > 0 else math.inf
+        return {**out, "slope_per_h": None, "slope_se_per_h": None, "noise_sd": None, "rise_in_window": None,
+                "late_slope_per_h": None}  # fmt: skip
+    slope, se, noise_sd = _line(tf, vf)
+    late = tf >= (tf[0] + tf[-1]) / 2
+    late_slope, late_se, _ = _line(tf[late], vf[late]) if late.sum() >= 3 else (None, None, None)
     return {
         **out,
-        "slope_per_h": float(slope * 3600),
-        "slope_se_per_h": float(se * 3600),
+        "slope_per_h": slope * 3600,
+        "slope_se_per_h": se * 3600,
         "noise_sd": noise_sd,
-        "rise_in_window": float(slope * (tf[-1] - tf[0])),
+        "rise_in_window": slope * float(tf[-1] - tf[0]),
+        "late_slope_per_h": None if late_slope is None else late_slope * 3600,
+        "late_slope_se_per_h": None if late_se is None else late_se * 3600,
     }
+
+
+def _line(t: npt.NDArray[np.float64], v: npt.NDArray[np.float64]) -> tuple[float, float, float]:
+    """Least-squares slope (units/s), its standard error and the residuals' standard deviation."""
+    slope, intercept = np.polyfit(t, v, 1)
+    residuals = v - (slope * t + intercept)
+    dof = len(t) - 2
+    noise_sd = math.sqrt(float(residuals @ residuals) / dof) if dof > 0 else 0.0
+    spread = float(((t - t.mean()) ** 2).sum())
+    se = noise_sd / math.sqrt(spread) if spread > 0 else math.inf
+    return float(slope), se, noise_sd
 
 
 def judge(stats: Mapping[str, Any], tol: Tolerance) -> dict[str, Any]:
@@ -89,6 +108,8 @@ def judge(stats: Mapping[str, Any], tol: Tolerance) -> dict[str, Any]:
     slope = stats.get("slope_per_h")
     if slope is None:
         return {"verdict": "inconclusive", "reason": f"{stats.get('n_fit', 0)} samples after the warm-up"}
+    if stats["fit_window_s"] < MIN_WINDOW_S:
+        return {"verdict": "inconclusive", "reason": f"{stats['fit_window_s']:g} s after the warm-up (too short)"}
     se, rise = stats["slope_se_per_h"], stats["rise_in_window"]
     if slope <= tol.per_hour:
         return {"verdict": "no growth trend", "reason": f"slope {slope:+.2f} {tol.unit}/h ≤ {tol.per_hour:g}"}
@@ -98,6 +119,13 @@ def judge(stats: Mapping[str, Any], tol: Tolerance) -> dict[str, Any]:
         return {
             "verdict": "no growth trend",
             "reason": f"rise {rise:+.2f} {tol.unit} over the window ≤ {tol.min_rise:g}",
+        }
+    late, late_se = stats.get("late_slope_per_h"), stats.get("late_slope_se_per_h")
+    if late is not None and (late <= tol.per_hour or late <= SIGNIFICANCE * late_se):
+        return {
+            "verdict": "no growth trend",
+            "reason": f"slope {slope:+.2f} {tol.unit}/h, but {late:+.2f} (SE {late_se:.2f}) in the last half "
+            "of the window: a step, not a trend",
         }
     return {
         "verdict": "growth trend",

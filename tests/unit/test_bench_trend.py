@@ -1,5 +1,5 @@
-"""The soak test's verdict (tests/bench/trend.py, pure): a leak is called a growth trend, a flat
-or noisy series and warm-up growth are not, and too little data gives no verdict."""
+"""The soak test's verdict (tests/bench/trend.py, pure): a leak is called a growth trend; a flat
+or noisy series, warm-up growth and a single step are not; a smoke run gets no verdict."""
 
 from __future__ import annotations
 
@@ -50,11 +50,20 @@ def test_growth_below_the_tolerance_passes() -> None:
     assert verdict(t, v, RSS) == "no growth trend"
 
 
-def test_one_more_descriptor_in_a_short_run_is_not_a_trend() -> None:
-    t, v = series(2, 2, lambda x: 30 if x < 100 else 31)
+def test_one_more_descriptor_at_the_end_is_not_a_trend() -> None:
+    t, v = series(10, 5, lambda x: 30 if x < 540 else 31)
     stats = fit(t, v)
     assert stats["slope_per_h"] > FDS.per_hour  # the slope alone would flag it
     assert judge(stats, FDS)["verdict"] == "no growth trend"
+
+
+def test_one_step_then_a_plateau_is_not_a_trend() -> None:
+    # a new worker thread and its malloc arena just after the warm-up, flat afterwards
+    t, v = series(10, 5, lambda x: 468 if x < 135 else 482)
+    stats = fit(t, v)
+    assert stats["slope_per_h"] > 3 * stats["slope_se_per_h"] and stats["rise_in_window"] > RSS.min_rise
+    result = judge(stats, RSS)
+    assert result["verdict"] == "no growth trend" and "step" in result["reason"]
 
 
 def test_a_descriptor_per_minute_is_a_leak() -> None:
@@ -62,9 +71,13 @@ def test_a_descriptor_per_minute_is_a_leak() -> None:
     assert verdict(t, v, FDS) == "growth trend"
 
 
-def test_too_few_samples_give_no_verdict() -> None:
+def test_too_few_samples_or_a_smoke_run_give_no_verdict() -> None:
     assert verdict([0.0, 5.0, 10.0], [1.0, 2.0, 3.0], RSS) == "inconclusive"
     assert fit([], [])["n"] == 0
+    t, v = series(2, 2, lambda x: 300 + 100 * x / 3600)  # 2 minutes: still warming up
+    assert verdict(t, v, RSS) == "inconclusive"
+    t, v = series(5, 2, lambda x: 300 + 100 * x / 3600)  # 5 minutes: judged
+    assert verdict(t, v, RSS) == "growth trend"
 
 
 def test_assess_names_the_growing_series_and_growth_outranks_inconclusive() -> None:
@@ -77,7 +90,7 @@ def test_assess_names_the_growing_series_and_growth_outranks_inconclusive() -> N
     assert assess(flat)["verdict"] == "no growth trend"
 
 
-@given(level=st.floats(0, 1e5), minutes=st.integers(1, 120), every_s=st.sampled_from([1.0, 2.0, 5.0, 10.0]))
+@given(level=st.floats(0, 1e5), minutes=st.integers(5, 120), every_s=st.sampled_from([1.0, 2.0, 5.0, 10.0]))
 def test_a_constant_series_never_grows(level: float, minutes: int, every_s: float) -> None:
     t, v = series(minutes, every_s, lambda x: level)
     assert verdict(t, v, RSS) == "no growth trend"
