@@ -73,7 +73,8 @@ report: bench-setup $(PACKAGE_STAMP)
 
 # Soak (never in `make test` or CI): the real server under a steady mixed load for
 # SOAK_MINUTES (default 30); fails on a growth trend of RSS/fds/threads or any error.
-# `make soak SOAK_MINUTES=2` for a short run; results in tests/bench/out/soak.{json,md}.
+# `make soak SOAK_MINUTES=2` checks the workload only (under 5 min: no trend verdict); results in
+# tests/bench/out/soak.{json,md}.
 soak: models
 	bash tests/bench/system_packages.sh
 	$(PY) tests/bench/soak.py --minutes $(SOAK_MINUTES) $(SOAK_ARGS)
