@@ -10,8 +10,11 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 BENCH_VENV ?= .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
+SOAK_MINUTES ?= 30
+SOAK_ARGS ?=
+REPORT_ARGS ?=
 
-.PHONY: setup models run test lint format bench bench-setup package clean
+.PHONY: setup models run test lint format bench bench-setup report soak package clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "docsidecar needs Python 3.11 or newer")'
@@ -62,6 +65,20 @@ bench-setup: models $(BENCH_STAMP)
 
 bench: bench-setup $(PACKAGE_STAMP)
 	$(PY) tests/bench/run_all.py $(BENCH_ARGS)
+
+# The benchmarks (as `make bench`, same BENCH_ARGS), then tests/bench/results/REPORT.md and
+# latency_vs_corpus.png from their JSON; matplotlib is in .venv-bench, so report.py runs there.
+# `make report REPORT_ARGS=--from-json` only rebuilds the table and chart from tests/bench/out/.
+report: bench-setup $(PACKAGE_STAMP)
+	$(BENCH_VENV)/bin/python tests/bench/report.py --bench-python $(PY) $(BENCH_ARGS) $(REPORT_ARGS)
+
+# Soak (never in `make test` or CI): the real server under a steady mixed load for
+# SOAK_MINUTES (default 30); fails on a growth trend of RSS/fds/threads or any error.
+# `make soak SOAK_MINUTES=2` checks the workload only (under 5 min: no trend verdict); results in
+# tests/bench/out/soak.{json,md}.
+soak: models
+	bash tests/bench/system_packages.sh
+	$(PY) tests/bench/soak.py --minutes $(SOAK_MINUTES) $(SOAK_ARGS)
 
 # Build dist/docsidecar/ (PyInstaller, one folder), then smoke-test the binary.
 package: models $(PACKAGE_STAMP)

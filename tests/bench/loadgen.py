@@ -385,8 +385,8 @@ def _sse_messages(lines: Iterator[str]) -> Iterator[tuple[str, str, int | None]]
             if data or kind != "message":
                 yield kind, data, ev_id
             kind, data, ev_id = "message", "", None
-        elif line.startswith(":"):
-            continue
+        elif line.startswith(":"):  # keep-alive comment: lets the listener check its stop event
+            yield "comment", "", None
         elif line.startswith("event:"):
             kind = line[6:].strip()
         elif line.startswith("data:"):
